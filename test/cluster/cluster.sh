@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# cluster.sh up|down|status: a real one-node Kubernetes cluster on this
+# machine, for kube-rpf's end-to-end tests and demo. See test/cluster/README.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+for lib in common packages build pki network control-plane node images teardown; do
+  # shellcheck source=/dev/null
+  . "$here/lib/$lib.sh"
+done
+
+[ "$(id -u)" = 0 ] || die "must run as root (network namespaces, cgroups, containerd)"
+
+all_running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do component_running "$c" || return 1; done
+}
+
+cluster_healthy() { all_running && control_plane_healthy && node_ready; }
+
+# Another checkout's cluster (or this one's, left by a session that was cut
+# off) holds the machine's fixed names and ports: stop it first.
+reclaim_machine() {
+  local owner=""
+  [ -f "$OWNER_FILE" ] && owner=$(cat "$OWNER_FILE")
+  if [ -n "$owner" ] && [ "$owner" != "$CLUSTER_DIR" ] && [ -d "$owner" ]; then
+    log "stopping the cluster of $owner first"
+    KUBE_RPF_CLUSTER_DIR=$owner bash "$here/cluster.sh" down
+  fi
+  if [ -d "$PID_DIR" ] || ip netns list | grep -qw "$NODE_NETNS" || [ -d "$CGROUP_PIDS" ]; then
+    log "cleaning up a cluster that was not shut down"
+    teardown
+  fi
+  mkdir -p "$HOST_RUN_DIR"
+  echo "$CLUSTER_DIR" >"$OWNER_FILE"
+}
+
+wait_for_node() {
+  wait_until 120 kubelet "node $NODE_NAME to be Ready" node_ready
+}
+
+wait_for_system() {
+  wait_until 60 kube-controller-manager "the default ServiceAccount" kc get serviceaccount default -n default
+  wait_until 60 kube-proxy "kube-proxy health" in_node curl -fsS http://127.0.0.1:10256/healthz
+}
+
+up() {
+  local t0=$SECONDS
+  if cluster_healthy; then
+    log "cluster is already up and ready (kubeconfig: $ADMIN_KUBECONFIG)"
+    return 0
+  fi
+  phase "packages" ensure_packages
+  phase "build binaries" build_all
+  phase "reclaim machine" reclaim_machine
+  phase "certificates" make_pki
+  phase "node network" make_node_network
+  phase "cgroups" make_cgroups
+  phase "control plane" start_control_plane
+  write_node_config
+  phase "containerd" start_containerd
+  phase "images" import_images
+  phase "kubelet and kube-proxy" start_node_agents
+  phase "node ready" wait_for_node
+  phase "system ready" wait_for_system
+  log "cluster is ready in $((SECONDS - t0))s; kubeconfig: $ADMIN_KUBECONFIG"
+  log "try: kubectl --kubeconfig $ADMIN_KUBECONFIG get nodes"
+}
+
+start_node_agents() {
+  start_kubelet
+  start_kube_proxy
+}
+
+down() {
+  teardown
+  log "cluster is down"
+}
+
+status() {
+  local c pid
+  for c in "${COMPONENTS[@]}"; do
+    if pid=$(component_pid "$c"); then
+      printf '%-24s running (pid %s)\n' "$c" "$pid"
+    else
+      printf '%-24s stopped\n' "$c"
+    fi
+  done
+  if cluster_healthy; then echo "cluster: ready"; else echo "cluster: not ready"; return 1; fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  processes) list_cluster_processes ;;
+  *) echo "usage: $0 up|down|status|processes" >&2; exit 2 ;;
+esac

@@ -1,0 +1,90 @@
+# Stopping the cluster and removing everything it made on this machine.
+
+# stop_pid PID SECONDS: SIGTERM, then SIGKILL if it is still there.
+stop_pid() {
+  local pid=$1 grace=$2 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 $((grace * 10))); do
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_components() {
+  local i name pid
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    name=${COMPONENTS[$i]}
+    if pid=$(component_pid "$name"); then
+      log "stopping $name (pid $pid)"
+      stop_pid "$pid" 10
+    fi
+    rm -f "$(pid_file "$name")"
+  done
+}
+
+# Every process still in the tracking cgroup: container processes and the
+# containerd shims that outlive containerd.
+cgroup_pids() {
+  [ -d "$CGROUP_PIDS" ] || return 0
+  find "$CGROUP_PIDS" -name cgroup.procs -exec cat {} + 2>/dev/null
+}
+
+kill_cgroup_processes() {
+  local i pids
+  for i in $(seq 1 50); do
+    pids=$(cgroup_pids)
+    [ -z "$pids" ] && return 0
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.2
+  done
+  die "processes still running in $CGROUP_PIDS: $(cgroup_pids | tr '\n' ' ')"
+}
+
+remove_cgroups() {
+  local h
+  for h in $(cgroup_hierarchies); do
+    [ -d "$h/$CGROUP_NAME" ] || continue
+    # Deepest first; rmdir only removes empty cgroups.
+    find "$h/$CGROUP_NAME" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    [ -d "$h/$CGROUP_NAME" ] && log "warning: could not remove cgroup $h/$CGROUP_NAME"
+  done
+  return 0
+}
+
+# Mounts of this machine's mount namespace that belong to the cluster. With the
+# node in its own mount namespace there should be none but the netns handle.
+cluster_mounts() {
+  awk -v a="$CLUSTER_DIR/" -v b="$NODE_RUN_DIR" '
+    index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo
+}
+
+remove_state() {
+  local m
+  for m in $(cluster_mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  [ -z "$(cluster_mounts)" ] || die "mounts remain under $CLUSTER_DIR: $(cluster_mounts | tr '\n' ' ')"
+  # Logs and the audit log stay for post-mortems; everything else goes.
+  rm -rf --one-file-system "$CLUSTER_DIR/etcd" "$NODE_DIR" "$PID_DIR" "$CLUSTER_DIR/images"
+  rm -rf "$HOST_RUN_DIR"
+  rmdir /var/log/pods 2>/dev/null || true
+}
+
+# down [DIR]: stops the cluster recorded in DIR's pids (default: this checkout's).
+teardown() {
+  stop_components
+  kill_cgroup_processes
+  remove_cgroups
+  remove_node_network
+  remove_state
+}
+
+# "PID START_TIME" of every process the cluster runs, for the test that proves
+# `down` stopped them all (the start time tells a reused PID apart).
+list_cluster_processes() {
+  local pid
+  { for name in "${COMPONENTS[@]}"; do component_pid "$name" || true; done; cgroup_pids; } |
+    sort -un | while read -r pid; do
+      [ -r "/proc/$pid/stat" ] && echo "$pid $(awk '{print $22}' "/proc/$pid/stat")"
+    done
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): from nothing, installs the project's Node 24
+# and dependencies, brings up the local Kubernetes cluster (building it on a
+# new machine), runs every test against it, then, if it started the cluster,
+# stops it and proves nothing was left behind.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error || exit 1
+fi
+export PATH="$repo/node_modules/.bin:$PATH"
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 24 ] || { echo "test: Node 24 expected from node_modules, got $(node --version)" >&2; exit 1; }
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# run_ava NAME ARGS...: one ava run, its summary kept for the closing line.
+run_ava() {
+  local name=$1
+  shift
+  ava "$@" 2>&1 | tee "$results/$name.out"
+  echo "${PIPESTATUS[0]}" >"$results/$name.rc"
+}
+
+started_cluster=0
+if ! bash test/cluster/cluster.sh status >/dev/null 2>&1; then
+  bash test/cluster/cluster.sh up || { echo "test: the local cluster did not come up" >&2; exit 1; }
+  started_cluster=1
+fi
+
+run_ava main 'test/**/*.test.ts' '!test/teardown/**'
+
+if [ $started_cluster = 1 ]; then
+  bash test/cluster/cluster.sh processes >"$results/processes-before-down"
+  bash test/cluster/cluster.sh down
+  KUBE_RPF_PROCESSES_BEFORE_DOWN="$results/processes-before-down" run_ava teardown 'test/teardown/**/*.test.ts'
+fi
+
+# One closing line over every run: "N passed, N failed".
+passed=0 failed=0 status=0
+for out in "$results"/*.out; do
+  name=$(basename "$out" .out)
+  p=$(grep -Eo '[0-9]+ tests? passed' "$out" | tail -1 | cut -d' ' -f1)
+  f=$(grep -Eo '[0-9]+ (tests? failed|uncaught exceptions?|unhandled rejections?)' "$out" | cut -d' ' -f1 | paste -sd+ | bc)
+  rc=$(cat "$results/$name.rc")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  if [ "$rc" != 0 ]; then
+    status=1
+    [ "${f:-0}" = 0 ] && failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+exit $status

@@ -43,6 +43,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # Built by images.sh and imported; nothing is ever pulled.
   sandbox_image = "localhost/kube-rpf/pause:v1"
   stream_server_address = "127.0.0.1"
+  # This machine withholds CAP_SYS_RESOURCE even from root, so no process may
+  # lower its oom_score_adj (kubelet asks -998 for pause); clamp instead of failing.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -82,8 +82,8 @@ export const PROTOCOL_ERROR_CODES = Object.freeze({
     closeCode: 1000,
     scope: 'session',
   },
-  RPF_ERR_PROTOCOL_TRANSPORT_FAILED: {
-    message: 'sending on the tunnel transport failed',
+  RPF_ERR_PROTOCOL_TRANSPORT_CLOSED: {
+    message: 'tunnel transport closed or failed before the session ended',
     closeCode: 1011,
     scope: 'session',
   },

@@ -1,0 +1,80 @@
+// The tunnel protocol shared by the client and the node agent: frames, the
+// session multiplexer, version negotiation. No I/O; docs/protocol.md is the spec.
+
+/** Wire constants: frame types, sizes, windows, keepalive defaults, reason codes, subprotocols. */
+export {
+  CHANNEL_REASON,
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_SEND_HIGH_WATER_MARK,
+  FRAME_HEADER_SIZE,
+  FRAME_TYPE,
+  GOAWAY_REASON,
+  MAX_CHANNEL_ID,
+  MAX_CONTROL_PAYLOAD,
+  MAX_DATA_PAYLOAD,
+  MAX_MESSAGE_SIZE,
+  MAX_OPEN_STRING_BYTES,
+  MAX_REASON_MESSAGE_BYTES,
+  MAX_WINDOW,
+  PING_PAYLOAD_SIZE,
+  SESSION_CHANNEL_ID,
+  SUBPROTOCOL_V1,
+  SUPPORTED_SUBPROTOCOLS,
+} from './constants.ts';
+/** Types of the wire constants. */
+export type { ChannelReason, FrameTypeCode, FrameTypeName, GoawayReason } from './constants.ts';
+
+/** Protocol errors: the error class, its code table, and a type guard. */
+export { PROTOCOL_ERROR_CODES, RpfProtocolError, isRpfProtocolError } from './errors.ts';
+/** Types of the protocol errors. */
+export type { ProtocolErrorCode, ProtocolErrorInfo, ProtocolErrorScope, RpfProtocolErrorOptions } from './errors.ts';
+
+/** Pure frame encode and decode. */
+export { decodeMessage, encodeFrame, encodeFrames, prepareFrame, truncateUtf8 } from './codec.ts';
+/** Frame shapes. */
+export type {
+  ChannelFrame,
+  DataFrame,
+  DecodeOptions,
+  EncodedFrame,
+  EofFrame,
+  Frame,
+  GoawayFrame,
+  ListenerInfo,
+  ListeningFrame,
+  OpenFailFrame,
+  OpenFrame,
+  OpenOkFrame,
+  PingFrame,
+  PongFrame,
+  ResetFrame,
+  SessionFrame,
+  WindowAdjustFrame,
+} from './codec.ts';
+
+/** The session multiplexer and its channels. */
+export { Session } from './session.ts';
+/** Session options, events and counters. */
+export type { OpenRequest, SendFunction, SessionEvents, SessionOptions, SessionRole, SessionStats } from './session.ts';
+/** A channel (one TCP connection in the tunnel) and the mapping of local errors to reset reasons. */
+export { Channel, channelReasonFor } from './channel.ts';
+/** Channel lifecycle states. */
+export type { ChannelState } from './channel.ts';
+/** The real clock and the clock interface sessions take. */
+export { systemTimers } from './keepalive.ts';
+/** Injected clock and timers. */
+export type { Timers } from './keepalive.ts';
+
+/** Version negotiation through Sec-WebSocket-Protocol. */
+export {
+  checkAcceptedSubprotocol,
+  parseSubprotocols,
+  selectSubprotocol,
+  subprotocolHeader,
+  subprotocolVersion,
+} from './subprotocol.ts';
+/** Result of a negotiation. */
+export type { SubprotocolResult } from './subprotocol.ts';

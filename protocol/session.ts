@@ -1,0 +1,496 @@
+// The multiplexer of one tunnel: many channels over one WebSocket, no sockets
+// here. The caller feeds every incoming message to receive() and hands every
+// outgoing one to the transport through `send`.
+
+import { EventEmitter } from 'node:events';
+import { Channel } from './channel.ts';
+import type { ChannelControl, ChannelHost } from './channel.ts';
+import { decodeMessage } from './codec.ts';
+import type { ChannelFrame, Frame, ListenerInfo } from './codec.ts';
+import {
+  CHANNEL_REASON,
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_SEND_HIGH_WATER_MARK,
+  GOAWAY_REASON,
+  MAX_CHANNEL_ID,
+  MAX_MESSAGE_SIZE,
+  MAX_WINDOW,
+} from './constants.ts';
+import type { GoawayReason } from './constants.ts';
+import { RpfProtocolError, isRpfProtocolError } from './errors.ts';
+import { Keepalive, systemTimers } from './keepalive.ts';
+import type { Timers } from './keepalive.ts';
+import { WriteBatcher } from './write-batcher.ts';
+
+/** Which end of the tunnel a session is: the node agent opens channels, the client accepts them. */
+export type SessionRole = 'agent' | 'client';
+
+/**
+ * Hands one message to the transport. If the function declares a second
+ * parameter, call `done` once the message left (ws: `ws.send(m, done)`); the
+ * session then holds DATA while more than `sendHighWaterMark` bytes are not
+ * done. A one-parameter function opts out of that transport backpressure.
+ */
+export type SendFunction = (message: Buffer, done: (error?: Error | null) => void) => void;
+
+/** Options of {@link Session}. */
+export interface SessionOptions {
+  role: SessionRole;
+  send: SendFunction;
+  /** Most channels open at once (default 256); the agent's open() beyond it throws CONNECTION_LIMIT. */
+  maxChannels?: number;
+  /** Receive window per channel in bytes (default 1 MiB); bounds each channel's buffered input. */
+  initialWindow?: number;
+  /** Idle time before a PING (default 5 s); 0 disables keepalive. */
+  keepaliveIntervalMs?: number;
+  /** Silence after which the peer is dead (default 15 s). */
+  keepaliveTimeoutMs?: number;
+  /** Clock and timers (default: the real ones, unref'd). */
+  timers?: Timers;
+  /** Schedules the flush of a tick's frames (default setImmediate). */
+  schedule?: (fn: () => void) => void;
+  /** Bytes sent and not done above which DATA waits (default 4 MiB). */
+  sendHighWaterMark?: number;
+  /** Largest message sent or accepted (default MAX_MESSAGE_SIZE). */
+  maxMessageSize?: number;
+}
+
+/** Where an agent-side channel's connection came from. */
+export interface OpenRequest {
+  /** Port of the pod listener that accepted the connection. */
+  listenerPort: number;
+  /** Address of that listener, e.g. `127.0.0.1`. */
+  address: string;
+  /** The pod-side client, `ip:port`. */
+  peer: string;
+}
+
+/** Counters of one session, for metrics. */
+export interface SessionStats {
+  channelsOpen: number;
+  channelsOpenedTotal: number;
+  /** Channels refused by the connection limit (agent: open() threw; client: auto OPEN_FAIL). */
+  channelsRefusedTotal: number;
+  /** DATA payload bytes received. */
+  bytesIn: number;
+  /** DATA payload bytes sent. */
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  /** WebSocket payload bytes received, frame headers included. */
+  wireBytesIn: number;
+  /** WebSocket payload bytes sent, frame headers included. */
+  wireBytesOut: number;
+  /** Round trip of the last answered PING, if any. */
+  lastRttMs: number | undefined;
+}
+
+/** Events of {@link Session}. */
+export interface SessionEvents {
+  /** Client side: the agent opened a channel; call `accept()` or `reject()` on it. */
+  open: [channel: Channel];
+  /** Client side: the agent reports its listeners. */
+  listening: [listeners: ListenerInfo[]];
+  /** The peer broke the protocol; 'close' follows. Emitted only if someone listens. */
+  error: [error: RpfProtocolError];
+  /** The session ended; `error` is undefined for a local close() or the peer's normal GOAWAY. */
+  close: [error: RpfProtocolError | undefined];
+}
+
+interface Entry {
+  channel: Channel;
+  control: ChannelControl;
+}
+
+/**
+ * One tunnel session. Create it when the WebSocket opens, feed it messages,
+ * and it emits channels (client) or makes them (agent).
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  /** Which end this is. */
+  readonly role: SessionRole;
+
+  readonly #send: SendFunction;
+  readonly #sendUsesDone: boolean;
+  readonly #maxChannels: number;
+  readonly #initialWindow: number;
+  readonly #sendHighWaterMark: number;
+  readonly #maxMessageSize: number;
+  readonly #timers: Timers;
+  readonly #batcher: WriteBatcher;
+  readonly #keepalive: Keepalive;
+  readonly #host: ChannelHost;
+  readonly #channels = new Map<number, Entry>();
+  readonly #waiting = new Set<ChannelControl>();
+  #nextId = 1;
+  #highestSeenId = 0;
+  #outstanding = 0;
+  #closed = false;
+  #closeError: RpfProtocolError | undefined = undefined;
+  readonly #stats: Omit<SessionStats, 'channelsOpen'> = {
+    channelsOpenedTotal: 0,
+    channelsRefusedTotal: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    wireBytesIn: 0,
+    wireBytesOut: 0,
+    lastRttMs: undefined,
+  };
+
+  constructor(options: SessionOptions) {
+    super();
+    if (options.role !== 'agent' && options.role !== 'client') {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `role must be 'agent' or 'client', got ${String(options.role)}`);
+    }
+    this.role = options.role;
+    this.#send = options.send;
+    this.#sendUsesDone = options.send.length >= 2;
+    this.#maxChannels = positiveInteger('maxChannels', options.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    this.#initialWindow = positiveInteger('initialWindow', options.initialWindow ?? DEFAULT_INITIAL_WINDOW);
+    if (this.#initialWindow > MAX_WINDOW) {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `initialWindow must be at most 2^31-1, got ${this.#initialWindow}`);
+    }
+    this.#sendHighWaterMark = positiveInteger('sendHighWaterMark', options.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK);
+    this.#maxMessageSize = positiveInteger('maxMessageSize', options.maxMessageSize ?? MAX_MESSAGE_SIZE);
+    this.#timers = options.timers ?? systemTimers;
+    this.#batcher = new WriteBatcher({
+      send: (message) => this.#transmit(message),
+      schedule: options.schedule ?? ((fn) => setImmediate(fn)),
+      maxMessageSize: this.#maxMessageSize,
+      onFlushed: () => this.#wakeWaiting(),
+    });
+    this.#keepalive = new Keepalive({
+      timers: this.#timers,
+      intervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+      timeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      sendPing: () => this.#sendPing(),
+      onTimeout: () =>
+        this.#shutdown(new RpfProtocolError('RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT', `no message from the tunnel peer for ${options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS} ms`)),
+    });
+    this.#host = {
+      sendFrame: (frame) => this.#sendChannelFrame(frame),
+      afterFlush: (callback) => this.#batcher.afterFlush(callback),
+      canSendData: () => this.#outstanding + this.#batcher.pendingBytes < this.#sendHighWaterMark,
+      waitForTransport: (control) => this.#waiting.add(control),
+      channelClosed: (id) => this.#forget(id),
+    };
+    this.#keepalive.start();
+  }
+
+  /** Whether the session has ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the session ended, once it has (undefined for a clean end). */
+  get closeError(): RpfProtocolError | undefined {
+    return this.#closeError;
+  }
+
+  /** Counters for metrics; a fresh object each time. */
+  get stats(): SessionStats {
+    return { channelsOpen: this.#channels.size, ...this.#stats };
+  }
+
+  /** The channels currently open. */
+  channels(): Channel[] {
+    return [...this.#channels.values()].map((e) => e.channel);
+  }
+
+  /**
+   * Agent side: opens a channel for a connection a pod process made. Throws
+   * RPF_ERR_PROTOCOL_CONNECTION_LIMIT at maxChannels (reset that pod connection
+   * and log it), RPF_ERR_PROTOCOL_SESSION_CLOSED after the session ended.
+   * Writes to the channel wait until the client accepted it.
+   */
+  open(request: OpenRequest): Channel {
+    if (this.role !== 'agent') {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', 'only the agent side opens channels');
+    }
+    if (this.#closed) throw new RpfProtocolError('RPF_ERR_PROTOCOL_SESSION_CLOSED');
+    if (this.#channels.size >= this.#maxChannels) {
+      this.#stats.channelsRefusedTotal++;
+      throw new RpfProtocolError(
+        'RPF_ERR_PROTOCOL_CONNECTION_LIMIT',
+        `reverse port-forward connection limit reached (${this.#maxChannels} connections)`,
+        { reason: CHANNEL_REASON.CONNECTION_LIMIT },
+      );
+    }
+    if (this.#nextId > MAX_CHANNEL_ID) {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_CONNECTION_LIMIT', 'channel ids of this session are used up; open a new session');
+    }
+    const id = this.#nextId;
+    // Validates the request (throws INVALID_ARGUMENT) before anything is committed.
+    this.#batcher.push({ type: 'OPEN', channel: id, window: this.#initialWindow, ...pick(request) });
+    this.#nextId += 2;
+    return this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#initialWindow, remoteWindow: 0 });
+  }
+
+  /** Agent side: reports the listeners opened in the pod (LISTENING). */
+  sendListening(listeners: readonly ListenerInfo[]): void {
+    if (this.role !== 'agent') {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', 'only the agent side sends LISTENING');
+    }
+    if (this.#closed) throw new RpfProtocolError('RPF_ERR_PROTOCOL_SESSION_CLOSED');
+    this.#batcher.push({ type: 'LISTENING', listeners: [...listeners] });
+  }
+
+  /**
+   * Feeds one incoming WebSocket message. A protocol violation ends the
+   * session ('error' then 'close'); exceptions thrown by listeners propagate.
+   */
+  receive(message: Uint8Array): void {
+    if (this.#closed) return;
+    this.#keepalive.received();
+    this.#stats.messagesIn++;
+    this.#stats.wireBytesIn += message.byteLength;
+    try {
+      const frames = decodeMessage(message, { maxMessageSize: this.#maxMessageSize });
+      for (const frame of frames) {
+        if (this.#closed) return;
+        this.#handle(frame);
+      }
+    } catch (error) {
+      if (!isRpfProtocolError(error) || error.scope !== 'session') throw error;
+      this.#fail(error);
+    }
+  }
+
+  /**
+   * Ends the session: sends GOAWAY (flushed at once, after any queued frames),
+   * destroys every channel with RPF_ERR_PROTOCOL_SESSION_CLOSED and emits
+   * 'close'. Close the WebSocket afterwards.
+   */
+  close(reason: GoawayReason = GOAWAY_REASON.NORMAL, message = ''): void {
+    if (this.#closed) return;
+    this.#batcher.push({ type: 'GOAWAY', reason, message });
+    this.#batcher.flush();
+    this.#shutdown(undefined);
+  }
+
+  /**
+   * Ends the session without sending anything, e.g. when the WebSocket closed
+   * under it. An error that is not an RpfProtocolError is wrapped as
+   * RPF_ERR_PROTOCOL_TRANSPORT_CLOSED.
+   */
+  destroy(error?: unknown): void {
+    if (this.#closed) return;
+    const wrapped =
+      error === undefined || isRpfProtocolError(error)
+        ? error
+        : new RpfProtocolError('RPF_ERR_PROTOCOL_TRANSPORT_CLOSED', undefined, { cause: error });
+    this.#shutdown(wrapped);
+  }
+
+  #handle(frame: Frame): void {
+    switch (frame.type) {
+      case 'PING':
+        this.#batcher.push({ type: 'PONG', payload: Buffer.from(frame.payload) });
+        return;
+      case 'PONG': {
+        const sentAt = Buffer.from(frame.payload.buffer, frame.payload.byteOffset, 8).readDoubleBE(0);
+        const rtt = this.#timers.now() - sentAt;
+        if (Number.isFinite(rtt) && rtt >= 0) this.#stats.lastRttMs = rtt;
+        return;
+      }
+      case 'LISTENING':
+        if (this.role !== 'client') throw unexpected('LISTENING is sent by the agent only');
+        this.emit('listening', frame.listeners);
+        return;
+      case 'GOAWAY':
+        this.#shutdown(
+          frame.reason === GOAWAY_REASON.NORMAL
+            ? undefined
+            : new RpfProtocolError('RPF_ERR_PROTOCOL_GOAWAY', `the other side ended the tunnel session${frame.message ? `: ${frame.message}` : ''}`, {
+                reason: frame.reason,
+              }),
+        );
+        return;
+      case 'OPEN':
+        this.#handleOpen(frame);
+        return;
+      default:
+        this.#handleChannelFrame(frame);
+    }
+  }
+
+  #handleOpen(frame: Extract<Frame, { type: 'OPEN' }>): void {
+    if (this.role !== 'client') throw unexpected('OPEN is sent by the agent only');
+    if (frame.channel % 2 !== 1 || frame.channel <= this.#highestSeenId) {
+      throw new RpfProtocolError(
+        'RPF_ERR_PROTOCOL_INVALID_CHANNEL_ID',
+        `OPEN for channel ${frame.channel}: ids must be odd and increasing (last was ${this.#highestSeenId})`,
+      );
+    }
+    this.#highestSeenId = frame.channel;
+    if (this.#channels.size >= this.#maxChannels) {
+      this.#stats.channelsRefusedTotal++;
+      this.#batcher.push({
+        type: 'OPEN_FAIL',
+        channel: frame.channel,
+        reason: CHANNEL_REASON.CONNECTION_LIMIT,
+        message: `reverse port-forward connection limit reached (${this.#maxChannels} connections)`,
+      });
+      return;
+    }
+    const channel = this.#addChannel({
+      id: frame.channel,
+      state: 'pending',
+      listenerPort: frame.listenerPort,
+      address: frame.address,
+      peer: frame.peer,
+      initialWindow: this.#initialWindow,
+      remoteWindow: frame.window,
+    });
+    if (this.listenerCount('open') === 0) channel.reject(CHANNEL_REASON.CONNECT_FAILED, 'nobody accepts connections on this side');
+    else this.emit('open', channel);
+  }
+
+  #handleChannelFrame(frame: Exclude<ChannelFrame, { type: 'OPEN' }>): void {
+    const entry = this.#channels.get(frame.channel);
+    if (entry === undefined) {
+      // Frames crossing our RESET (or following a refusal) on the wire are expected; ignore them.
+      if (this.#wasUsed(frame.channel)) return;
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_UNKNOWN_CHANNEL', `${frame.type} for channel ${frame.channel}, which was never opened`);
+    }
+    const { control } = entry;
+    switch (frame.type) {
+      case 'OPEN_OK':
+        if (this.role !== 'agent') throw unexpected('OPEN_OK is sent by the client only');
+        control.openOk(frame.window);
+        return;
+      case 'OPEN_FAIL':
+        if (this.role !== 'agent') throw unexpected('OPEN_FAIL is sent by the client only');
+        control.openFail(frame.reason, frame.message);
+        return;
+      case 'DATA':
+        control.data(frame.data);
+        this.#stats.bytesIn += frame.data.length;
+        return;
+      case 'WINDOW_ADJUST':
+        control.windowAdjust(frame.increment);
+        return;
+      case 'EOF':
+        control.eof();
+        return;
+      case 'RESET':
+        control.reset(frame.reason, frame.message);
+        return;
+    }
+  }
+
+  // Ids only grow, so "used before" needs no memory of closed channels.
+  #wasUsed(id: number): boolean {
+    if (id % 2 !== 1) return false;
+    return this.role === 'agent' ? id < this.#nextId : id <= this.#highestSeenId;
+  }
+
+  #addChannel(init: ConstructorParameters<typeof Channel>[1]): Channel {
+    let control: ChannelControl | undefined;
+    const channel = new Channel(this.#host, init, (c) => {
+      control = c;
+    });
+    this.#channels.set(init.id, { channel, control: control as ChannelControl });
+    this.#stats.channelsOpenedTotal++;
+    return channel;
+  }
+
+  #forget(id: number): void {
+    const entry = this.#channels.get(id);
+    if (entry === undefined) return;
+    this.#channels.delete(id);
+    this.#waiting.delete(entry.control);
+  }
+
+  #sendChannelFrame(frame: ChannelFrame): void {
+    if (this.#closed) return;
+    this.#batcher.push(frame);
+    if (frame.type === 'DATA') this.#stats.bytesOut += frame.data.length;
+  }
+
+  #sendPing(): void {
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeDoubleBE(this.#timers.now(), 0);
+    this.#batcher.push({ type: 'PING', payload });
+  }
+
+  #transmit(message: Buffer): void {
+    this.#stats.messagesOut++;
+    this.#stats.wireBytesOut += message.length;
+    if (!this.#sendUsesDone) {
+      this.#send(message, noop);
+      return;
+    }
+    this.#outstanding += message.length;
+    let called = false;
+    this.#send(message, (error) => {
+      if (called) return;
+      called = true;
+      this.#outstanding -= message.length;
+      if (error) this.destroy(error);
+      else this.#wakeWaiting();
+    });
+  }
+
+  #wakeWaiting(): void {
+    if (this.#waiting.size === 0 || this.#closed) return;
+    // Round robin: each waiting channel gets one turn; those still blocked queue up again at the back.
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const control of waiting) {
+      if (!this.#host.canSendData()) {
+        this.#waiting.add(control);
+        continue;
+      }
+      control.pump();
+    }
+  }
+
+  #fail(error: RpfProtocolError): void {
+    if (this.#closed) return;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.#closed) return;
+    this.#batcher.push({ type: 'GOAWAY', reason: GOAWAY_REASON.PROTOCOL_ERROR, message: error.message });
+    this.#batcher.flush();
+    this.#shutdown(error);
+  }
+
+  #shutdown(error: RpfProtocolError | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    this.#keepalive.stop();
+    const callbacks = this.#batcher.close();
+    const entries = [...this.#channels.values()];
+    this.#channels.clear();
+    this.#waiting.clear();
+    for (const { control } of entries) control.sessionClosed(error);
+    // Write and end() callbacks still waiting for a flush: the channels that
+    // own them are destroyed now (their writes fail), except those that had
+    // already ended both ways, which may now finish.
+    for (const cb of callbacks) cb();
+    this.emit('close', error);
+  }
+}
+
+function noop(): void {}
+
+function unexpected(what: string): RpfProtocolError {
+  return new RpfProtocolError('RPF_ERR_PROTOCOL_UNEXPECTED_FRAME', what);
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+function pick(request: OpenRequest): OpenRequest {
+  return { listenerPort: request.listenerPort, address: request.address, peer: request.peer };
+}

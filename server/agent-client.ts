@@ -1,0 +1,156 @@
+/**
+ * Talking to rpf-agents: a dialer that opens mutual-TLS HTTPS requests (the
+ * one thing tests replace), and a helper for the agents' small JSON API.
+ */
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Clock } from './clock.ts';
+import { RpfServerError } from './errors.ts';
+import type { AgentTarget } from './pods.ts';
+
+/** One request to an agent. */
+export interface AgentRequestOptions {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** Idle time (ms) before the request fails with a timeout. */
+  readonly timeoutMs: number;
+}
+
+/** Opens requests to agents. The caller ends the request and handles its events. */
+export interface AgentDialer {
+  request(target: AgentTarget, options: AgentRequestOptions): ClientRequest;
+}
+
+/** The TLS material for agents. */
+export interface AgentTls {
+  readonly ca: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** The name the agent's certificate must carry. */
+  readonly serverName: string;
+}
+
+/** A dialer over mutual TLS with fixed material. */
+export function createAgentDialer(tls: () => AgentTls): AgentDialer {
+  return {
+    request(target, options) {
+      const material = tls();
+      return httpsRequest({
+        host: target.host,
+        port: target.port,
+        method: options.method,
+        path: options.path,
+        headers: options.headers,
+        ca: material.ca,
+        cert: material.cert,
+        key: material.key,
+        // The agent is verified as serverName (not its pod IP): tls checks the servername.
+        servername: material.serverName,
+        rejectUnauthorized: true,
+        agent: false,
+        timeout: options.timeoutMs,
+      });
+    },
+  };
+}
+
+/** Files of the agent TLS material, re-read every few minutes so rotated certificates are picked up. */
+export interface AgentTlsFiles {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly serverName: string;
+}
+
+/** Reads the agent TLS files now and again after `maxAgeMs`. */
+export function agentTlsFromFiles(files: AgentTlsFiles, clock: Clock, maxAgeMs = 5 * 60_000): () => AgentTls {
+  let cached: { at: number; tls: AgentTls } | undefined;
+  const read = (): AgentTls => ({
+    ca: readFileSync(files.caFile),
+    cert: readFileSync(files.certFile),
+    key: readFileSync(files.keyFile),
+    serverName: files.serverName,
+  });
+  return () => {
+    const now = clock.now();
+    if (cached === undefined || now - cached.at > maxAgeMs) {
+      try {
+        cached = { at: now, tls: read() };
+      } catch (err) {
+        // Keep the material we had while a rotation is half-written.
+        if (cached === undefined) throw err;
+      }
+    }
+    return cached.tls;
+  };
+}
+
+/** Maps a failure to reach an agent to an RpfServerError. */
+export function agentFailure(target: AgentTarget, err: unknown): RpfServerError {
+  if (err instanceof RpfServerError) return err;
+  const message = (err as Error)?.message ?? String(err);
+  return new RpfServerError(
+    'RPF_ERR_SERVER_AGENT_UNREACHABLE',
+    `cannot reach the rpf-agent on node ${target.nodeName} (${target.podName} at ${target.host}:${target.port}): ${message}`,
+    undefined,
+    { cause: err },
+  );
+}
+
+/** The error for an agent that did not answer in time. */
+export function agentTimeout(target: AgentTarget): RpfServerError {
+  return new RpfServerError('RPF_ERR_SERVER_AGENT_TIMEOUT', `the rpf-agent on node ${target.nodeName} did not answer in time`);
+}
+
+/** A finished response of an agent. */
+export interface AgentResponse {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+}
+
+/** Most bytes read from an agent's non-upgrade answer. */
+export const MAX_AGENT_BODY = 8 * 1024 * 1024;
+
+/** Reads a whole response body, up to {@link MAX_AGENT_BODY}. */
+export function readBody(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_AGENT_BODY) {
+        res.destroy(new Error('response too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error('response aborted')));
+  });
+}
+
+/** Makes one plain request to an agent and returns its whole answer. */
+export function agentCall(dialer: AgentDialer, target: AgentTarget, method: string, path: string, timeoutMs: number): Promise<AgentResponse> {
+  return new Promise((resolve, reject) => {
+    let req: ClientRequest;
+    try {
+      req = dialer.request(target, { method, path, headers: { accept: 'application/json' }, timeoutMs });
+    } catch (err) {
+      reject(agentFailure(target, err));
+      return;
+    }
+    req.on('timeout', () => req.destroy(agentTimeout(target)));
+    req.on('error', (err) => reject(agentFailure(target, err)));
+    req.on('response', (res) => {
+      readBody(res).then(
+        (body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
+        (err: unknown) => reject(agentFailure(target, err)),
+      );
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,35 @@
+/** Names fixed by the API: group, version, resources, paths and headers. */
+
+/** The API group rpf-server serves. */
+export const GROUP = 'rpf.kube-rpf.dev';
+/** The one version of {@link GROUP}. */
+export const VERSION = 'v1alpha1';
+/** `group/version`, as in apiVersion fields. */
+export const GROUP_VERSION = `${GROUP}/${VERSION}`;
+/** Path prefix of everything in the group version. */
+export const API_PREFIX = `/apis/${GROUP}/${VERSION}`;
+
+/** The pod subresource that opens a tunnel. */
+export const SUBRESOURCE = 'reverseportforward';
+/** The resource listing active sessions. */
+export const SESSIONS_RESOURCE = 'reverseportforwards';
+/** Kind of one session object. */
+export const SESSION_KIND = 'ReversePortForward';
+/** Kind of the list of session objects. */
+export const SESSION_LIST_KIND = 'ReversePortForwardList';
+/** Kind advertised in discovery for `pods/reverseportforward`. */
+export const SUBRESOURCE_KIND = 'PodReverseForwardOptions';
+
+/** Response header naming the RPF_ERR_SERVER_* code of an error Status. */
+export const ERROR_CODE_HEADER = 'x-rpf-error-code';
+
+/** Headers rpf-server sends to the agent (docs/agent-api.md). */
+export const AGENT_HEADERS = {
+  user: 'X-Rpf-User',
+  uid: 'X-Rpf-Uid',
+  groups: 'X-Rpf-Groups',
+  auditId: 'Audit-Id',
+} as const;
+
+/** The agent's session path (docs/agent-api.md). */
+export const AGENT_SESSIONS_PATH = '/v1/sessions';

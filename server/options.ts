@@ -1,0 +1,265 @@
+/**
+ * rpf-server's options: flags (with RPF_* environment fallbacks) -> complete()
+ * fills defaults -> validate() returns every error with its field path -> a
+ * completed {@link ServerConfig}, the only thing that can build a server.
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { isIP } from 'node:net';
+import { RpfServerError } from './errors.ts';
+import { parsePortRanges } from './port-ranges.ts';
+import type { PortRange } from './port-ranges.ts';
+
+/** One flag: its name, the config field it fills, its default and help. */
+interface FlagSpec {
+  readonly flag: string;
+  readonly field: keyof RawOptions;
+  readonly boolean?: boolean;
+  readonly default?: string;
+  readonly help: string;
+}
+
+/** Flag values as given (strings), before defaults and checks. */
+export interface RawOptions {
+  securePort?: string;
+  bindAddress?: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  agentCaFile?: string;
+  agentClientCertFile?: string;
+  agentClientKeyFile?: string;
+  agentNamespace?: string;
+  agentSelector?: string;
+  agentPort?: string;
+  agentServerName?: string;
+  kubeconfig?: string;
+  allowHostNetworkPods?: string;
+  allowedPorts?: string;
+  metricsPort?: string;
+  logLevel?: string;
+}
+
+/** Every flag rpf-server accepts, in the order `--help` lists them. */
+export const FLAGS: readonly FlagSpec[] = [
+  { flag: 'secure-port', field: 'securePort', default: '8443', help: 'HTTPS port kube-apiserver proxies to' },
+  { flag: 'bind-address', field: 'bindAddress', default: '0.0.0.0', help: 'IP address to listen on' },
+  { flag: 'tls-cert-file', field: 'tlsCertFile', help: 'serving certificate (PEM), required' },
+  { flag: 'tls-private-key-file', field: 'tlsPrivateKeyFile', help: 'serving private key (PEM), required' },
+  { flag: 'agent-ca-file', field: 'agentCaFile', help: 'CA that signs the agents\' serving certificates (PEM), required' },
+  { flag: 'agent-client-cert-file', field: 'agentClientCertFile', help: 'client certificate for agents (PEM), required' },
+  { flag: 'agent-client-key-file', field: 'agentClientKeyFile', help: 'client key for agents (PEM), required' },
+  { flag: 'agent-namespace', field: 'agentNamespace', default: 'kube-rpf', help: 'namespace of the rpf-agent pods' },
+  { flag: 'agent-selector', field: 'agentSelector', default: 'app.kubernetes.io/name=rpf-agent', help: 'label selector of the rpf-agent pods' },
+  { flag: 'agent-port', field: 'agentPort', default: '8443', help: 'TLS port of the agents' },
+  { flag: 'agent-server-name', field: 'agentServerName', default: 'rpf-agent', help: 'name the agents\' certificates must carry' },
+  { flag: 'kubeconfig', field: 'kubeconfig', help: 'kubeconfig file; in-cluster configuration when absent' },
+  { flag: 'allow-host-network-pods', field: 'allowHostNetworkPods', boolean: true, default: 'false', help: 'allow tunnels into hostNetwork pods (opens ports on the node)' },
+  { flag: 'allowed-ports', field: 'allowedPorts', default: '1-65535', help: 'ports a pod may listen on, e.g. 1024-65535,80' },
+  { flag: 'metrics-port', field: 'metricsPort', default: '9464', help: 'plain HTTP port of /metrics (0 disables)' },
+  { flag: 'log-level', field: 'logLevel', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+];
+
+/** One invalid option: the config field path and what is wrong. */
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Thrown by {@link buildConfig} with every invalid option at once. */
+export class OptionsError extends RpfServerError {
+  readonly errors: readonly FieldError[];
+
+  constructor(errors: readonly FieldError[]) {
+    super('RPF_ERR_SERVER_INVALID_OPTIONS', `invalid options: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    this.name = 'OptionsError';
+    this.errors = errors;
+  }
+}
+
+declare const completed: unique symbol;
+
+/** A validated configuration; only {@link buildConfig} makes one. */
+export interface ServerConfig {
+  readonly securePort: number;
+  readonly bindAddress: string;
+  readonly tlsCertFile: string;
+  readonly tlsPrivateKeyFile: string;
+  readonly agentCaFile: string;
+  readonly agentClientCertFile: string;
+  readonly agentClientKeyFile: string;
+  readonly agentNamespace: string;
+  readonly agentSelector: string;
+  readonly agentPort: number;
+  readonly agentServerName: string;
+  readonly kubeconfig: string | undefined;
+  readonly allowHostNetworkPods: boolean;
+  readonly allowedPorts: readonly PortRange[];
+  readonly metricsPort: number;
+  readonly logLevel: string;
+  readonly [completed]: true;
+}
+
+/** What {@link parseFlags} found: values, plus errors for unknown or incomplete flags. */
+export interface ParsedFlags {
+  readonly options: RawOptions;
+  readonly errors: readonly FieldError[];
+  readonly help: boolean;
+}
+
+/** The environment variable that backs a flag: `--agent-port` -> `RPF_AGENT_PORT`. */
+export function envName(flag: string): string {
+  return `RPF_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/**
+ * Parses `--flag=value`, `--flag value` and bare boolean flags; a flag not
+ * given falls back to its RPF_* environment variable.
+ */
+export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedFlags {
+  const options: RawOptions = {};
+  const errors: FieldError[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      errors.push({ field: 'args', message: `unexpected argument "${arg}"` });
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (spec === undefined) {
+      errors.push({ field: 'args', message: `unknown flag --${name}` });
+      continue;
+    }
+    let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (value === undefined) {
+      if (spec.boolean === true) value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i];
+      else {
+        errors.push({ field: spec.field, message: `--${name} needs a value` });
+        continue;
+      }
+    }
+    options[spec.field] = value;
+  }
+  for (const spec of FLAGS) {
+    const fromEnv = env[envName(spec.flag)];
+    if (options[spec.field] === undefined && fromEnv !== undefined && fromEnv !== '') options[spec.field] = fromEnv;
+  }
+  return { options, errors, help };
+}
+
+/** Fills defaults for every option not given. */
+export function completeOptions(raw: RawOptions): RawOptions {
+  const out: RawOptions = { ...raw };
+  for (const spec of FLAGS) {
+    if (out[spec.field] === undefined && spec.default !== undefined) out[spec.field] = spec.default;
+  }
+  return out;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function checkPort(errors: FieldError[], field: string, flag: string, text: string | undefined, min: number): number {
+  const n = Number(text);
+  if (text === undefined || !/^[0-9]+$/.test(text) || n < min || n > 65535) {
+    errors.push({ field, message: `--${flag} must be a port number ${min}-65535, got "${text ?? ''}"` });
+    return 0;
+  }
+  return n;
+}
+
+function checkBoolean(errors: FieldError[], field: string, flag: string, text: string | undefined): boolean {
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0' || text === undefined) return false;
+  errors.push({ field, message: `--${flag} must be true or false, got "${text}"` });
+  return false;
+}
+
+function checkFile(errors: FieldError[], field: string, flag: string, path: string | undefined, required: boolean): string {
+  if (path === undefined || path === '') {
+    if (required) errors.push({ field, message: `--${flag} is required` });
+    return '';
+  }
+  try {
+    accessSync(path, fsConstants.R_OK);
+  } catch {
+    errors.push({ field, message: `--${flag}: cannot read "${path}"` });
+  }
+  return path;
+}
+
+/**
+ * Checks completed options and returns every error, or the config.
+ * Port 0 for --secure-port picks a free port (tests); --metrics-port 0 disables metrics.
+ */
+export function validateOptions(o: RawOptions): { config: ServerConfig; errors: [] } | { config: undefined; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const securePort = checkPort(errors, 'securePort', 'secure-port', o.securePort, 0);
+  const agentPort = checkPort(errors, 'agentPort', 'agent-port', o.agentPort, 1);
+  const metricsPort = checkPort(errors, 'metricsPort', 'metrics-port', o.metricsPort, 0);
+  const bindAddress = o.bindAddress ?? '';
+  if (isIP(bindAddress) === 0) errors.push({ field: 'bindAddress', message: `--bind-address must be an IP address, got "${bindAddress}"` });
+  const tlsCertFile = checkFile(errors, 'tlsCertFile', 'tls-cert-file', o.tlsCertFile, true);
+  const tlsPrivateKeyFile = checkFile(errors, 'tlsPrivateKeyFile', 'tls-private-key-file', o.tlsPrivateKeyFile, true);
+  const agentCaFile = checkFile(errors, 'agentCaFile', 'agent-ca-file', o.agentCaFile, true);
+  const agentClientCertFile = checkFile(errors, 'agentClientCertFile', 'agent-client-cert-file', o.agentClientCertFile, true);
+  const agentClientKeyFile = checkFile(errors, 'agentClientKeyFile', 'agent-client-key-file', o.agentClientKeyFile, true);
+  const kubeconfig = o.kubeconfig === undefined || o.kubeconfig === '' ? undefined : checkFile(errors, 'kubeconfig', 'kubeconfig', o.kubeconfig, false);
+  const agentNamespace = o.agentNamespace ?? '';
+  if (!DNS_LABEL.test(agentNamespace)) errors.push({ field: 'agentNamespace', message: `--agent-namespace must be a namespace name, got "${agentNamespace}"` });
+  const agentSelector = (o.agentSelector ?? '').trim();
+  if (agentSelector === '') errors.push({ field: 'agentSelector', message: '--agent-selector must not be empty: it would match every pod' });
+  const agentServerName = o.agentServerName ?? '';
+  if (agentServerName === '') errors.push({ field: 'agentServerName', message: '--agent-server-name must not be empty' });
+  const allowHostNetworkPods = checkBoolean(errors, 'allowHostNetworkPods', 'allow-host-network-pods', o.allowHostNetworkPods);
+  let allowedPorts: readonly PortRange[] = [];
+  const ranges = parsePortRanges(o.allowedPorts ?? '');
+  if (ranges.ok) allowedPorts = ranges.ranges;
+  else for (const e of ranges.errors) errors.push({ field: `allowedPorts[${e.index}]`, message: `--allowed-ports: ${e.message}` });
+  const logLevel = o.logLevel ?? '';
+  if (!LOG_LEVELS.includes(logLevel)) errors.push({ field: 'logLevel', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"` });
+  if (errors.length > 0) return { config: undefined, errors };
+  const config = {
+    securePort,
+    bindAddress,
+    tlsCertFile,
+    tlsPrivateKeyFile,
+    agentCaFile,
+    agentClientCertFile,
+    agentClientKeyFile,
+    agentNamespace,
+    agentSelector,
+    agentPort,
+    agentServerName,
+    kubeconfig,
+    allowHostNetworkPods,
+    allowedPorts,
+    metricsPort,
+    logLevel,
+  } as Omit<ServerConfig, typeof completed> as ServerConfig;
+  return { config, errors: [] };
+}
+
+/** argv + environment -> a completed config; throws {@link OptionsError} listing every problem. */
+export function buildConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ServerConfig {
+  const parsed = parseFlags(argv, env);
+  const result = validateOptions(completeOptions(parsed.options));
+  const errors = [...parsed.errors, ...result.errors];
+  if (errors.length > 0 || result.config === undefined) throw new OptionsError(errors);
+  return result.config;
+}
+
+/** The `--help` text. */
+export function usage(): string {
+  const lines = FLAGS.map((f) => {
+    const def = f.default === undefined ? '' : ` (default ${f.default})`;
+    return `  --${f.flag}${f.boolean === true ? '' : ' VALUE'}\n      ${f.help}${def}; env ${envName(f.flag)}`;
+  });
+  return `Usage: rpf-server [flags]\n\n${lines.join('\n')}\n`;
+}

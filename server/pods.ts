@@ -1,0 +1,81 @@
+/**
+ * The pods a tunnel involves: the target pod (must exist, run, and not share
+ * the node's network unless policy allows) and the rpf-agent pod on its node.
+ */
+import { RpfServerError } from './errors.ts';
+import type { KubeClient, PodInfo } from './kube-client.ts';
+
+/** Where the agents live and how to reach them. */
+export interface AgentLocation {
+  readonly namespace: string;
+  readonly selector: string;
+  readonly port: number;
+}
+
+/** One ready agent. */
+export interface AgentTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly nodeName: string;
+  readonly podName: string;
+}
+
+function kubeError(what: string, err: unknown): RpfServerError {
+  return new RpfServerError('RPF_ERR_SERVER_KUBE_API', `cannot ${what}: ${(err as Error).message}`, undefined, { cause: err });
+}
+
+/** Reads the target pod and applies the checks; throws 404, 400 or 403 RpfServerErrors. */
+export async function resolveTargetPod(kube: KubeClient, namespace: string, name: string, allowHostNetworkPods: boolean): Promise<PodInfo> {
+  let pod: PodInfo | undefined;
+  try {
+    pod = await kube.getPod(namespace, name);
+  } catch (err) {
+    throw kubeError(`read pod ${namespace}/${name}`, err);
+  }
+  const details = { name, kind: 'pods' };
+  if (pod === undefined) throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_FOUND', `pods "${name}" not found`, details);
+  if (pod.phase !== 'Running' || pod.nodeName === '') {
+    throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_RUNNING', `pod ${namespace}/${name} is not running (phase ${pod.phase === '' ? 'Unknown' : pod.phase})`, details);
+  }
+  if (pod.hostNetwork && !allowHostNetworkPods) {
+    throw new RpfServerError(
+      'RPF_ERR_SERVER_HOST_NETWORK_FORBIDDEN',
+      `pod ${namespace}/${name} uses the host network: a listener there would open a port on node ${pod.nodeName}, which the server policy forbids`,
+      details,
+    );
+  }
+  return pod;
+}
+
+function isReadyAgent(pod: PodInfo): boolean {
+  return pod.phase === 'Running' && pod.ready && pod.podIP !== '' && !pod.terminating;
+}
+
+function toTarget(pod: PodInfo, port: number): AgentTarget {
+  return { host: pod.podIP, port, nodeName: pod.nodeName, podName: pod.name };
+}
+
+/** The Ready agent on a node; throws 503 RPF_ERR_SERVER_NO_AGENT when there is none. */
+export async function findAgentOnNode(kube: KubeClient, agents: AgentLocation, nodeName: string): Promise<AgentTarget> {
+  let pods: PodInfo[];
+  try {
+    pods = await kube.listPods(agents.namespace, agents.selector, `spec.nodeName=${nodeName}`);
+  } catch (err) {
+    throw kubeError(`list rpf-agent pods in namespace ${agents.namespace}`, err);
+  }
+  // The field selector already filters; checking again keeps a lax fake or cache honest.
+  const agent = pods.find((p) => p.nodeName === nodeName && isReadyAgent(p));
+  if (agent === undefined) throw new RpfServerError('RPF_ERR_SERVER_NO_AGENT', `no rpf-agent is ready on node ${nodeName}`);
+  return toTarget(agent, agents.port);
+}
+
+/** Every Ready agent (for listing sessions across nodes). */
+export async function listReadyAgents(kube: KubeClient, agents: AgentLocation): Promise<AgentTarget[]> {
+  let pods: PodInfo[];
+  try {
+    pods = await kube.listPods(agents.namespace, agents.selector);
+  } catch (err) {
+    throw kubeError(`list rpf-agent pods in namespace ${agents.namespace}`, err);
+  }
+  return pods.filter(isReadyAgent).map((p) => toTarget(p, agents.port));
+}

@@ -13,9 +13,11 @@ test('no process the cluster ran is still running', (t) => {
   const survivors = before.filter((line) => {
     const [pid, start] = line.split(' ');
     if (!existsSync(`/proc/${pid}/stat`)) return false;
-    // Field 22 of /proc/PID/stat is the start time; a match means the same process.
+    // After the command name: field 3 is the state, field 22 the start time; the
+    // same start time means the same process, and a zombie has already exited.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === start;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] !== 'Z' && fields[19] === start;
   });
   t.deepEqual(survivors, []);
 });

@@ -31,15 +31,32 @@ cgroup_pids() {
 }
 
 kill_cgroup_processes() {
-  local i pids
+  local i pids killed=""
   for i in $(seq 1 50); do
     pids=$(cgroup_pids)
-    [ -z "$pids" ] && return 0
+    if [ -z "$pids" ]; then
+      wait_gone $killed
+      return 0
+    fi
+    killed="$killed $pids"
     # shellcheck disable=SC2086
     kill -KILL $pids 2>/dev/null || true
     sleep 0.2
   done
   die "processes still running in $CGROUP_PIDS: $(cgroup_pids | tr '\n' ' ')"
+}
+
+# wait_gone PID...: until each has exited (a zombie waiting for PID 1 to reap
+# it has exited), at most 10 s.
+wait_gone() {
+  local pid i
+  for pid in "$@"; do
+    for i in $(seq 1 100); do
+      [ -r "/proc/$pid/stat" ] || break
+      [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+      sleep 0.1
+    done
+  done
 }
 
 remove_cgroups() {

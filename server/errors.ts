@@ -126,6 +126,12 @@ export const SERVER_ERROR_CODES = {
     meaning: 'No active reverse port-forward session has that name in that namespace.',
     fix: 'List the sessions with kubectl get reverseportforwards -A; a session that ended is gone.',
   },
+  RPF_ERR_SERVER_BAD_REQUEST: {
+    status: 400,
+    reason: 'BadRequest',
+    meaning: 'The HTTP request itself is malformed (for example a body too large to accept).',
+    fix: 'Use kubectl or kubectl-rpf; requests to rpf-server need no body.',
+  },
   RPF_ERR_SERVER_NOT_FOUND: {
     status: 404,
     reason: 'NotFound',

@@ -1,0 +1,211 @@
+/**
+ * Builds rpf-server from a completed config: the HTTPS server (fastify) that
+ * kube-apiserver proxies to, its upgrade path, and the metrics server. What
+ * varies (kube client, clock, agent dialer, logger, metrics) is injected.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { fastify } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { agentTlsFromFiles, createAgentDialer } from './agent-client.ts';
+import type { AgentDialer } from './agent-client.ts';
+import { Authorizer } from './authorizer.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { ERROR_CODE_HEADER } from './constants.ts';
+import { registerDiscoveryRoutes, UNAUTHENTICATED_PATHS } from './discovery.ts';
+import { RpfServerError, toServerError } from './errors.ts';
+import { FrontProxyAuthenticator } from './front-proxy-auth.ts';
+import type { UserInfo } from './front-proxy-auth.ts';
+import type { KubeClient } from './kube-client.ts';
+import { createLogger } from './logging.ts';
+import { createMetricsServer, ServerMetrics } from './metrics.ts';
+import type { ServerConfig } from './options.ts';
+import type { AgentLocation } from './pods.ts';
+import { registerSessionRoutes } from './sessions.ts';
+import { failureStatus } from './status.ts';
+import { UpgradeProxy } from './upgrade-proxy.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The user kube-apiserver asserted (undefined on health endpoints). */
+    rpfUser: UserInfo | undefined;
+  }
+}
+
+/** What varies, injected; everything has a production default except the kube client. */
+export interface ServerDeps {
+  readonly kube: KubeClient;
+  readonly clock?: Clock;
+  /** Defaults to mutual TLS with the config's agent files. */
+  readonly dialer?: AgentDialer;
+  readonly logger?: Logger;
+  readonly metrics?: ServerMetrics;
+  /** How often the auth ConfigMap and the serving certificate are re-read (ms, default 30 s). */
+  readonly refreshMs?: number;
+  /** How long an agent may take to answer (ms, default 30 s). */
+  readonly agentTimeoutMs?: number;
+  /** How long SubjectAccessReview decisions are reused (ms, default 10 s). */
+  readonly authorizerTtlMs?: number;
+}
+
+/** A built server, not yet listening. */
+export interface RpfServer {
+  readonly app: FastifyInstance;
+  readonly auth: FrontProxyAuthenticator;
+  readonly proxy: UpgradeProxy;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  /** Starts loading the auth ConfigMap and listens; resolves with the bound ports. */
+  listen(): Promise<{ port: number; metricsPort: number | undefined }>;
+  /** Stops listening, ends open tunnels and background work. */
+  close(): Promise<void>;
+}
+
+function servingMaterial(config: ServerConfig): { key: Buffer; cert: Buffer } {
+  return { key: readFileSync(config.tlsPrivateKeyFile), cert: readFileSync(config.tlsCertFile) };
+}
+
+/** Builds the server from a completed config. */
+export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServer {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const metrics = deps.metrics ?? new ServerMetrics();
+  const refreshMs = deps.refreshMs ?? 30_000;
+  const agentTimeoutMs = deps.agentTimeoutMs ?? 30_000;
+  const dialer =
+    deps.dialer ??
+    createAgentDialer(
+      agentTlsFromFiles(
+        { caFile: config.agentCaFile, certFile: config.agentClientCertFile, keyFile: config.agentClientKeyFile, serverName: config.agentServerName },
+        clock,
+      ),
+    );
+  const agents: AgentLocation = { namespace: config.agentNamespace, selector: config.agentSelector, port: config.agentPort };
+
+  let serving = servingMaterial(config);
+  let caPem = '';
+  // Routes do not depend on the raw server's type; the plain FastifyInstance type keeps their signatures simple.
+  const app = fastify({
+    https: { ...serving, requestCert: true, rejectUnauthorized: false },
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  const server = app.server as HttpsServer;
+  // The CA list in the TLS CertificateRequest names the requestheader CA, so front proxies
+  // pick the right certificate; the chain is still verified per request (front-proxy-auth).
+  const updateSecureContext = (): void => {
+    server.setSecureContext({ ...serving, ...(caPem === '' ? {} : { ca: caPem }) });
+  };
+  const auth = new FrontProxyAuthenticator({
+    kube: deps.kube,
+    clock,
+    logger,
+    refreshMs,
+    onCaChange: (pem) => {
+      caPem = pem;
+      updateSecureContext();
+      logger.info('front-proxy CA bundle loaded');
+    },
+  });
+  const authorizer = new Authorizer({ kube: deps.kube, clock, ...(deps.authorizerTtlMs === undefined ? {} : { ttlMs: deps.authorizerTtlMs }) });
+  const proxy = new UpgradeProxy({
+    auth,
+    authorizer,
+    kube: deps.kube,
+    dialer,
+    clock,
+    logger,
+    metrics,
+    agents,
+    allowedPorts: config.allowedPorts,
+    allowHostNetworkPods: config.allowHostNetworkPods,
+    agentTimeoutMs,
+  });
+  server.on('upgrade', (req, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head));
+
+  app.decorateRequest('rpfUser', undefined);
+  // Every request needs no body: accept any content type and ignore it (kubectl delete sends DeleteOptions).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (UNAUTHENTICATED_PATHS.has(path)) return;
+    request.rpfUser = auth.authenticate(request.raw);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestDuration.observe({ kind: request.method.toLowerCase(), code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((error, request, reply) => {
+    let err = toServerError(error);
+    const statusCode = (error as { statusCode?: unknown }).statusCode;
+    if (!(error instanceof RpfServerError) && typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+      err = new RpfServerError('RPF_ERR_SERVER_BAD_REQUEST', `bad request: ${err.message}`);
+    }
+    if (err.status >= 500) logger.error({ err: error, url: request.url }, 'request failed');
+    metrics.errors.inc({ type: err.code });
+    return reply.code(err.status).header(ERROR_CODE_HEADER, err.code).type('application/json').send(JSON.stringify(failureStatus(err)));
+  });
+  app.setNotFoundHandler((request) => {
+    throw new RpfServerError('RPF_ERR_SERVER_NOT_FOUND', `the server could not find the requested resource (${request.url.split('?')[0] ?? ''})`);
+  });
+  registerDiscoveryRoutes(app, { ready: () => auth.ready });
+  registerSessionRoutes(app, { kube: deps.kube, dialer, agents, clock, logger, agentTimeoutMs });
+
+  let metricsServer: HttpServer | undefined;
+  let certTimer: NodeJS.Timeout | undefined;
+
+  return {
+    app,
+    auth,
+    proxy,
+    metrics,
+    logger,
+    async listen() {
+      auth.start();
+      // Serving certificates rotate too (cert-manager): re-read them now and then.
+      certTimer = setInterval(() => {
+        try {
+          const next = servingMaterial(config);
+          if (!next.cert.equals(serving.cert) || !next.key.equals(serving.key)) {
+            serving = next;
+            updateSecureContext();
+            logger.info('serving certificate reloaded');
+          }
+        } catch (err) {
+          logger.warn({ err }, 'cannot re-read the serving certificate; keeping the old one');
+        }
+      }, refreshMs);
+      certTimer.unref();
+      await app.listen({ port: config.securePort, host: config.bindAddress });
+      const port = (server.address() as AddressInfo).port;
+      let metricsPort: number | undefined;
+      if (config.metricsPort > 0) {
+        const ms = createMetricsServer(metrics);
+        metricsServer = ms;
+        await new Promise<void>((resolve, reject) => {
+          ms.once('error', reject);
+          ms.listen(config.metricsPort, config.bindAddress, () => resolve());
+        });
+        metricsPort = (ms.address() as AddressInfo).port;
+      }
+      logger.info({ port, metricsPort }, 'rpf-server listening');
+      return { port, metricsPort };
+    },
+    async close() {
+      auth.stop();
+      if (certTimer !== undefined) clearInterval(certTimer);
+      proxy.closeAll();
+      const ms = metricsServer;
+      await Promise.all([
+        app.close(),
+        ms === undefined ? Promise.resolve() : new Promise<void>((resolve) => ms.close(() => resolve())),
+      ]);
+    },
+  };
+}

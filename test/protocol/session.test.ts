@@ -10,7 +10,7 @@ import {
   encodeFrame,
   encodeFrames,
 } from '../../protocol/index.ts';
-import type { Channel, Frame, SessionOptions } from '../../protocol/index.ts';
+import type { Channel, Frame, ProtocolErrorCode, SessionOptions } from '../../protocol/index.ts';
 import { collect, pattern, sessionPair, ticks } from './session-pair.ts';
 import type { SessionPair } from './session-pair.ts';
 
@@ -254,7 +254,7 @@ test('a peer sending more than the window is a protocol error that ends the sess
   t.is(goaway?.type === 'GOAWAY' ? goaway.reason : undefined, GOAWAY_REASON.PROTOCOL_ERROR);
 });
 
-const violations: Array<{ name: string; role: 'agent' | 'client'; frames: Frame[][]; code: string }> = [
+const violations: Array<{ name: string; role: 'agent' | 'client'; frames: Frame[][]; code: ProtocolErrorCode }> = [
   {
     name: 'DATA for a channel that was never opened',
     role: 'client',
@@ -394,19 +394,19 @@ test('a normal GOAWAY closes the peer without an error', async (t) => {
 test('open() and sendListening() after close throw SESSION_CLOSED', (t) => {
   const pair = sessionPair();
   pair.agent.close();
-  t.is(t.throws(() => pair.agent.open(REQUEST))?.code, 'RPF_ERR_PROTOCOL_SESSION_CLOSED');
-  t.is(t.throws(() => pair.agent.sendListening([]))?.code, 'RPF_ERR_PROTOCOL_SESSION_CLOSED');
+  t.is(t.throws(() => pair.agent.open(REQUEST), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_SESSION_CLOSED');
+  t.is(t.throws(() => pair.agent.sendListening([]), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_SESSION_CLOSED');
 });
 
 test('only the agent opens channels or reports listeners', (t) => {
   const pair = sessionPair();
-  t.is(t.throws(() => pair.client.open(REQUEST))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
-  t.is(t.throws(() => pair.client.sendListening([]))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => pair.client.open(REQUEST), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => pair.client.sendListening([]), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
 });
 
 test('an invalid open request throws INVALID_ARGUMENT and uses up no channel', (t) => {
   const pair = sessionPair();
-  t.is(t.throws(() => pair.agent.open({ ...REQUEST, listenerPort: 0 }))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => pair.agent.open({ ...REQUEST, listenerPort: 0 }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
   t.is(pair.agent.stats.channelsOpen, 0);
   const channel = pair.agent.open(REQUEST);
   channel.on('error', () => {});
@@ -523,8 +523,8 @@ test('channels count their own bytes', async (t) => {
 
 test('constructor options are validated', (t) => {
   const send = (): void => {};
-  t.is(t.throws(() => new Session({ role: 'agent', send, initialWindow: 0 }))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
-  t.is(t.throws(() => new Session({ role: 'agent', send, initialWindow: 2 ** 31 }))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
-  t.is(t.throws(() => new Session({ role: 'agent', send, maxChannels: 1.5 }))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
-  t.is(t.throws(() => new Session({ role: 'proxy' as 'agent', send }))?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => new Session({ role: 'agent', send, initialWindow: 0 }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => new Session({ role: 'agent', send, initialWindow: 2 ** 31 }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => new Session({ role: 'agent', send, maxChannels: 1.5 }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
+  t.is(t.throws(() => new Session({ role: 'proxy' as 'agent', send }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
 });

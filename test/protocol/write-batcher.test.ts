@@ -1,0 +1,60 @@
+import test from 'ava';
+import { decodeMessage } from '../../protocol/index.ts';
+import { WriteBatcher } from '../../protocol/write-batcher.ts';
+
+function batcher(maxMessageSize = 1024) {
+  const messages: Buffer[] = [];
+  const scheduled: Array<() => void> = [];
+  const b = new WriteBatcher({ send: (m) => messages.push(m), schedule: (fn) => scheduled.push(fn), maxMessageSize });
+  return { b, messages, runScheduled: () => scheduled.splice(0).forEach((fn) => fn()) };
+}
+
+test('frames pushed in one tick leave as one message when the tick ends', (t) => {
+  const { b, messages, runScheduled } = batcher();
+  b.push({ type: 'EOF', channel: 1 });
+  b.push({ type: 'EOF', channel: 3 });
+  t.is(messages.length, 0);
+  runScheduled();
+  t.is(messages.length, 1);
+  t.deepEqual(decodeMessage(messages[0] as Buffer), [{ type: 'EOF', channel: 1 }, { type: 'EOF', channel: 3 }]);
+});
+
+test('a frame that would overflow the batch flushes it first', (t) => {
+  const { b, messages, runScheduled } = batcher(100);
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(60) });
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(60) });
+  t.is(messages.length, 1);
+  runScheduled();
+  t.is(messages.length, 2);
+  t.true(messages.every((m) => m.length <= 100));
+});
+
+test('afterFlush callbacks run once the frames before them were sent', (t) => {
+  const { b, messages, runScheduled } = batcher();
+  const order: string[] = [];
+  b.push({ type: 'EOF', channel: 1 });
+  b.afterFlush(() => order.push(`callback after ${messages.length} message(s)`));
+  runScheduled();
+  t.deepEqual(order, ['callback after 1 message(s)']);
+});
+
+test('the batch copies frame bytes at flush, so a buffer may be reused after its callback', (t) => {
+  const { b, messages, runScheduled } = batcher();
+  const data = Buffer.from('abc');
+  b.push({ type: 'DATA', channel: 1, data });
+  b.afterFlush(() => data.fill(0));
+  runScheduled();
+  const [frame] = decodeMessage(messages[0] as Buffer);
+  t.true(frame?.type === 'DATA' && Buffer.from(frame.data).toString() === 'abc');
+});
+
+test('close() drops queued frames and hands back the waiting callbacks', (t) => {
+  const { b, messages, runScheduled } = batcher();
+  b.push({ type: 'EOF', channel: 1 });
+  const cb = (): void => {};
+  b.afterFlush(cb);
+  t.deepEqual(b.close(), [cb]);
+  runScheduled();
+  b.push({ type: 'EOF', channel: 3 });
+  t.is(messages.length, 0);
+});

@@ -1,0 +1,172 @@
+// rpf-agent's API (docs/agent-api.md) on a mutual-TLS server: only rpf-server's
+// client certificate may open, list or end sessions; /healthz answers anyone,
+// for kubelet's probes. A session request opens every listener in the pod
+// first and only then upgrades to the tunnel, so every failure is a plain HTTP
+// answer with a Status body that rpf-server relays to the user.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { GOAWAY_REASON, MAX_MESSAGE_SIZE, selectSubprotocol } from '../protocol/index.ts';
+import { RpfAgentError, statusFor } from './errors.ts';
+import type { AgentMetrics, AgentErrorType } from './metrics.ts';
+import type { ListenerOpener } from './netns-listeners.ts';
+import type { NetnsResolver } from './netns-resolver.ts';
+import { parseSessionRequest } from './session-request.ts';
+import { TunnelSession, type SessionLimits } from './tunnel-session.ts';
+
+/** What the agent's server is built from. */
+export interface AgentServerDeps {
+  tls: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer };
+  /** Client certificate CNs allowed to use the API (rpf-server's). */
+  allowedClientNames: readonly string[];
+  resolver: Pick<NetnsResolver, 'resolve' | 'hostNetnsId'>;
+  opener: ListenerOpener;
+  metrics: AgentMetrics;
+  log: Logger;
+  limits: SessionLimits & { maxSessions: number; allowHostNetwork: boolean };
+}
+
+const ERROR_TYPES: Partial<Record<string, AgentErrorType>> = {
+  RPF_ERR_AGENT_PORT_IN_USE: 'port_conflict',
+  RPF_ERR_AGENT_ADDRESS_UNAVAILABLE: 'address_unavailable',
+  RPF_ERR_AGENT_NETNS: 'netns',
+  RPF_ERR_AGENT_POD_NOT_FOUND: 'pod_not_found',
+  RPF_ERR_AGENT_HOST_NETWORK: 'host_network',
+  RPF_ERR_AGENT_SESSION_LIMIT: 'session_limit',
+};
+
+/** rpf-agent's TLS server and the sessions it holds. */
+export class AgentServer {
+  readonly server: https.Server;
+  readonly sessions = new Map<string, TunnelSession>();
+  readonly #deps: AgentServerDeps;
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_MESSAGE_SIZE,
+    clientTracking: false,
+    // ws would echo the client's first offer; answer with the version we speak.
+    handleProtocols: (offered) => {
+      const chosen = selectSubprotocol([...offered]);
+      return chosen.ok ? chosen.protocol : false;
+    },
+  });
+
+  constructor(deps: AgentServerDeps) {
+    this.#deps = deps;
+    this.server = https.createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) =>
+      this.#handleRequest(req, res),
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#handleUpgrade(req, socket, head).catch((error: unknown) => this.#fail(socket, error));
+    });
+  }
+
+  /** Ends every session (agent shutdown) and stops accepting new ones. */
+  async close(): Promise<void> {
+    for (const session of this.sessions.values()) session.close(GOAWAY_REASON.SHUTTING_DOWN, 'rpf-agent is shutting down');
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  #authenticate(req: IncomingMessage): void {
+    const socket = req.socket as TLSSocket;
+    const cn = socket.authorized ? socket.getPeerCertificate()?.subject?.CN : undefined;
+    const name = Array.isArray(cn) ? cn[0] : cn;
+    if (!name || !this.#deps.allowedClientNames.includes(name)) {
+      throw new RpfAgentError('RPF_ERR_AGENT_UNAUTHORIZED', 'rpf-agent accepts only rpf-server, authenticated by its client certificate');
+    }
+  }
+
+  #handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'https://rpf-agent');
+    try {
+      if (url.pathname === '/healthz' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        return;
+      }
+      this.#authenticate(req);
+      if (url.pathname === '/v1/sessions' && req.method === 'GET') {
+        if (req.headers.upgrade) throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', 'unexpected upgrade');
+        const items = [...this.sessions.values()].map((s) => s.summary());
+        this.#json(res, 200, { items });
+        return;
+      }
+      const match = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
+      if (match && req.method === 'DELETE') {
+        const session = this.sessions.get(decodeURIComponent(match[1]!));
+        if (!session) throw new RpfAgentError('RPF_ERR_AGENT_SESSION_NOT_FOUND', `reverse port-forward session "${match[1]}" not found`);
+        session.close(GOAWAY_REASON.DELETED, 'the session was deleted by an administrator');
+        this.#json(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 200, details: { name: session.id } });
+        return;
+      }
+      throw new RpfAgentError('RPF_ERR_AGENT_NOT_FOUND', `no ${req.method} ${url.pathname} on rpf-agent`);
+    } catch (error) {
+      const status = statusFor(error);
+      this.#json(res, status.code as number, status);
+    }
+  }
+
+  async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://rpf-agent');
+    this.#authenticate(req);
+    if (url.pathname !== '/v1/sessions') throw new RpfAgentError('RPF_ERR_AGENT_NOT_FOUND', `no upgrade at ${url.pathname} on rpf-agent`);
+    const request = parseSessionRequest(url, req.headers);
+    const chosen = selectSubprotocol(req.headers['sec-websocket-protocol']);
+    if (!chosen.ok) throw new RpfAgentError('RPF_ERR_AGENT_VERSION_MISMATCH', chosen.error.message);
+    if (this.sessions.size >= this.#deps.limits.maxSessions) {
+      throw new RpfAgentError('RPF_ERR_AGENT_SESSION_LIMIT', `this node already has ${this.sessions.size} reverse port-forward sessions, the maximum`);
+    }
+    const netns = await this.#deps.resolver.resolve(request.target.podUID);
+    if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
+      throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
+    }
+    const listeners = await this.#deps.opener.open(netns.path, request.listeners);
+    if (socket.destroyed) {
+      for (const listener of listeners) listener.server.close();
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new TunnelSession({
+        ws,
+        target: request.target,
+        listeners,
+        limits: this.#deps.limits,
+        metrics: this.#deps.metrics,
+        log: this.#deps.log,
+        onEnd: (ended) => this.sessions.delete(ended.id),
+      });
+      this.sessions.set(session.id, session);
+      this.#deps.metrics.sessionsTotal.inc({ outcome: 'opened' });
+    });
+  }
+
+  #fail(socket: Duplex, error: unknown): void {
+    const status = statusFor(error);
+    const code = error instanceof RpfAgentError ? error.code : 'RPF_ERR_AGENT_INTERNAL';
+    this.#deps.metrics.sessionsTotal.inc({ outcome: code });
+    this.#deps.metrics.errors.inc({ type: ERROR_TYPES[code] ?? 'other' });
+    this.#deps.log.info({ code, err: (error as Error).message }, 'session request refused');
+    const body = JSON.stringify(status);
+    if (!socket.writable) return void socket.destroy();
+    socket.end(
+      `HTTP/1.1 ${status.code} ${reasonPhrase(status.code as number)}\r\n` +
+        'Content-Type: application/json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+
+  #json(res: ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+}
+
+function reasonPhrase(code: number): string {
+  return (
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' } as Record<number, string>
+  )[code] ?? 'Internal Server Error';
+}

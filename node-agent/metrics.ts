@@ -1,0 +1,89 @@
+// rpf-agent's Prometheus metrics, the SLIs KEP-5695 names, on a registry of
+// its own (injected, no global state), served as plain HTTP on --metrics-port.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** How a pod connection ended. */
+export type ConnectionOutcome = 'completed' | 'reset' | 'local_unreachable' | 'refused';
+/** Why a pod connection was refused before a stream opened. */
+export type RejectReason = 'connection_limit' | 'session_closing';
+/** Errors by type, bounded label values. */
+export type AgentErrorType = 'port_conflict' | 'address_unavailable' | 'local_unreachable' | 'netns' | 'pod_not_found' | 'host_network' | 'session_limit' | 'other';
+
+/** The metrics of rpf-agent. */
+export class AgentMetrics {
+  readonly registry: Registry;
+  readonly sessionsActive: Gauge;
+  readonly sessionsTotal: Counter<'outcome'>;
+  readonly listenersActive: Gauge;
+  readonly connectionsTotal: Counter<'outcome'>;
+  readonly connectionsRejected: Counter<'reason'>;
+  readonly errors: Counter<'type'>;
+  readonly connectionDuration: Histogram;
+  readonly bytes: Counter<'direction'>;
+
+  constructor(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'rpf_agent_' });
+    this.sessionsActive = new Gauge({ name: 'rpf_agent_sessions_active', help: 'Reverse port-forward sessions open on this node.', registers: [registry] });
+    this.sessionsTotal = new Counter({
+      name: 'rpf_agent_sessions_total',
+      help: 'Session requests by outcome: opened, or the error that refused them.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.listenersActive = new Gauge({ name: 'rpf_agent_listeners_active', help: 'Listeners open in pod network namespaces.', registers: [registry] });
+    this.connectionsTotal = new Counter({
+      name: 'rpf_agent_connections_total',
+      help: 'Pod connections by outcome: completed, reset, local_unreachable (the client could not dial its local port), refused.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.connectionsRejected = new Counter({
+      name: 'rpf_agent_connections_rejected_total',
+      help: 'Pod connections refused before a stream opened, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.errors = new Counter({ name: 'rpf_agent_errors_total', help: 'Errors by type: port_conflict, local_unreachable, netns, ...', labelNames: ['type'], registers: [registry] });
+    this.connectionDuration = new Histogram({
+      name: 'rpf_agent_connection_duration_seconds',
+      help: 'How long pod connections lasted.',
+      buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
+      registers: [registry],
+    });
+    this.bytes = new Counter({
+      name: 'rpf_agent_bytes_total',
+      help: 'Bytes carried for pod connections: to_pod (from the client to the pod) and from_pod.',
+      labelNames: ['direction'],
+      registers: [registry],
+    });
+  }
+}
+
+/** Serves `GET /metrics` and `/healthz` as plain HTTP. */
+export function createMetricsServer(metrics: AgentMetrics): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (error: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(error.message);
+        },
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+  });
+}

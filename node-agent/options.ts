@@ -1,0 +1,125 @@
+// rpf-agent's configuration: flags -> complete() (defaults, files read) ->
+// validate() (every problem at once) -> a CompletedAgentConfig, the only thing
+// that can build an agent.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+/** Flags as given on the command line. */
+export interface AgentFlags {
+  'secure-port': string;
+  'bind-address': string;
+  'tls-cert-file': string;
+  'tls-private-key-file': string;
+  'client-ca-file': string;
+  'allowed-client-names': string;
+  'metrics-port': string;
+  'proc-root': string;
+  nsenter: string;
+  'max-sessions': string;
+  'max-connections-per-session': string;
+  'idle-timeout-seconds': string;
+  'keepalive-interval-seconds': string;
+  'keepalive-timeout-seconds': string;
+  'allow-host-network': boolean;
+  'log-level': string;
+}
+
+const DEFAULTS: AgentFlags = {
+  'secure-port': '8443',
+  'bind-address': '0.0.0.0',
+  'tls-cert-file': '',
+  'tls-private-key-file': '',
+  'client-ca-file': '',
+  'allowed-client-names': 'rpf-server',
+  'metrics-port': '9464',
+  'proc-root': '/proc',
+  nsenter: 'nsenter',
+  'max-sessions': '100',
+  'max-connections-per-session': '1000',
+  'idle-timeout-seconds': '0',
+  'keepalive-interval-seconds': '5',
+  'keepalive-timeout-seconds': '15',
+  'allow-host-network': false,
+  'log-level': 'info',
+};
+
+/** The agent's configuration, checked and with its files read. */
+export interface CompletedAgentConfig {
+  securePort: number;
+  bindAddress: string;
+  tls: { cert: Buffer; key: Buffer; ca: Buffer };
+  allowedClientNames: string[];
+  metricsPort: number;
+  procRoot: string;
+  nsenter: string;
+  maxSessions: number;
+  maxConnectionsPerSession: number;
+  idleTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  allowHostNetwork: boolean;
+  logLevel: string;
+}
+
+/** Parses argv into flags; unknown flags are an error (util.parseArgs strict mode). */
+export function parseAgentFlags(argv: string[]): AgentFlags {
+  const options = Object.fromEntries(
+    Object.entries(DEFAULTS).map(([name, value]) => [name, { type: typeof value === 'boolean' ? 'boolean' : 'string' }]),
+  ) as Parameters<typeof parseArgs>[0] extends infer T ? (T extends { options?: infer O } ? O : never) : never;
+  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  return { ...DEFAULTS, ...(values as Partial<AgentFlags>) };
+}
+
+/** Every problem with the flags, as `--flag: what is wrong`. */
+export function validateAgentFlags(flags: AgentFlags): string[] {
+  const problems: string[] = [];
+  const integer = (name: keyof AgentFlags, min: number, max: number) => {
+    const value = Number(flags[name]);
+    if (!Number.isInteger(value) || value < min || value > max) problems.push(`--${name}: must be an integer from ${min} to ${max}, got "${flags[name]}"`);
+  };
+  integer('secure-port', 1, 65535);
+  integer('metrics-port', 0, 65535);
+  integer('max-sessions', 1, 100_000);
+  integer('max-connections-per-session', 1, 100_000);
+  integer('idle-timeout-seconds', 0, 7 * 24 * 3600);
+  integer('keepalive-interval-seconds', 1, 3600);
+  integer('keepalive-timeout-seconds', 2, 3600);
+  if (Number(flags['keepalive-timeout-seconds']) <= Number(flags['keepalive-interval-seconds'])) {
+    problems.push('--keepalive-timeout-seconds: must be longer than --keepalive-interval-seconds');
+  }
+  for (const name of ['tls-cert-file', 'tls-private-key-file', 'client-ca-file'] as const) {
+    if (!flags[name]) problems.push(`--${name}: required`);
+  }
+  if (!flags['allowed-client-names'].trim()) problems.push('--allowed-client-names: at least one name is required');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(flags['log-level'])) problems.push(`--log-level: unknown level "${flags['log-level']}"`);
+  return problems;
+}
+
+/** Validates the flags and reads the files they name. */
+export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedAgentConfig> {
+  const problems = validateAgentFlags(flags);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  const read = async (name: 'tls-cert-file' | 'tls-private-key-file' | 'client-ca-file') => {
+    try {
+      return await readFile(flags[name]);
+    } catch (error) {
+      throw new Error(`--${name}: cannot read ${flags[name]}: ${(error as Error).message}`);
+    }
+  };
+  return {
+    securePort: Number(flags['secure-port']),
+    bindAddress: flags['bind-address'],
+    tls: { cert: await read('tls-cert-file'), key: await read('tls-private-key-file'), ca: await read('client-ca-file') },
+    allowedClientNames: flags['allowed-client-names'].split(',').map((n) => n.trim()).filter(Boolean),
+    metricsPort: Number(flags['metrics-port']),
+    procRoot: flags['proc-root'],
+    nsenter: flags.nsenter,
+    maxSessions: Number(flags['max-sessions']),
+    maxConnectionsPerSession: Number(flags['max-connections-per-session']),
+    idleTimeoutMs: Number(flags['idle-timeout-seconds']) * 1000,
+    keepaliveIntervalMs: Number(flags['keepalive-interval-seconds']) * 1000,
+    keepaliveTimeoutMs: Number(flags['keepalive-timeout-seconds']) * 1000,
+    allowHostNetwork: flags['allow-host-network'],
+    logLevel: flags['log-level'],
+  };
+}

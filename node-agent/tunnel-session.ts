@@ -1,0 +1,240 @@
+// One reverse port-forward session on the agent's side: the WebSocket to the
+// client, the protocol session on it, and the listeners in the pod. Every
+// connection a process in the pod makes to a listener becomes a channel in
+// the tunnel. Listeners close the moment the session ends, however it ends.
+import { randomBytes } from 'node:crypto';
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, type Channel, type GoawayReason } from '../protocol/index.ts';
+import type { AgentMetrics } from './metrics.ts';
+import type { OpenedListener } from './netns-listeners.ts';
+
+/** Who asked for the session and for which pod. */
+export interface SessionTarget {
+  namespace: string;
+  pod: string;
+  podUID: string;
+  user: string;
+}
+
+/** Limits applied to one session. */
+export interface SessionLimits {
+  maxConnections: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  /** End the session after this long without any pod connection open (0: never). */
+  idleTimeoutMs: number;
+}
+
+/** The session as listed by `GET /v1/sessions`. */
+export interface SessionSummary {
+  id: string;
+  namespace: string;
+  pod: string;
+  podUID: string;
+  user: string;
+  ports: { address: string; port: number; requestedPort: number }[];
+  connections: { open: number; total: number };
+  bytesToPod: number;
+  bytesFromPod: number;
+  startTime: string;
+}
+
+/** A live session; created once the WebSocket is up and the listeners are open. */
+export class TunnelSession {
+  readonly id: string;
+  readonly target: SessionTarget;
+  readonly startTime = new Date();
+  readonly #ws: WebSocket;
+  readonly #session: Session;
+  readonly #listeners: OpenedListener[];
+  readonly #sockets = new Set<net.Socket>();
+  readonly #metrics: AgentMetrics;
+  readonly #log: Logger;
+  readonly #limits: SessionLimits;
+  #connectionsTotal = 0;
+  #bytesToPod = 0;
+  #bytesFromPod = 0;
+  #ended = false;
+  #endReason = 'client closed';
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #onEnd: (session: TunnelSession) => void;
+
+  constructor(options: {
+    ws: WebSocket;
+    target: SessionTarget;
+    listeners: OpenedListener[];
+    limits: SessionLimits;
+    metrics: AgentMetrics;
+    log: Logger;
+    onEnd: (session: TunnelSession) => void;
+  }) {
+    this.id = `${options.target.pod.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
+    this.target = options.target;
+    this.#ws = options.ws;
+    this.#listeners = options.listeners;
+    this.#limits = options.limits;
+    this.#metrics = options.metrics;
+    this.#log = options.log.child({ session: this.id });
+    this.#onEnd = options.onEnd;
+    this.#session = new Session({
+      role: 'agent',
+      maxChannels: options.limits.maxConnections,
+      keepaliveIntervalMs: options.limits.keepaliveIntervalMs,
+      keepaliveTimeoutMs: options.limits.keepaliveTimeoutMs,
+      send: (message, done) => this.#ws.send(message, { binary: true }, done),
+    });
+    this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
+    this.#session.on('close', (error) => this.end(error ? `${error.code}: ${error.message}` : 'client closed'));
+    this.#ws.on('message', (data: Buffer) => this.#session.receive(data));
+    this.#ws.on('close', (code, reason) => this.end(`websocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+    this.#ws.on('error', (error) => this.end(`websocket error: ${error.message}`));
+    for (const listener of this.#listeners) {
+      listener.server.on('connection', (socket) => this.#accept(listener, socket));
+      listener.server.on('error', (error) => this.#log.warn({ err: error.message }, 'listener error'));
+    }
+    this.#metrics.sessionsActive.inc();
+    this.#metrics.listenersActive.inc(this.#listeners.length);
+    this.#session.sendListening(this.#listeners.map(({ address, port, requestedPort }) => ({ address, port, requestedPort })));
+    this.#armIdleTimer();
+    this.#log.info(
+      { event: 'session_start', user: this.target.user, namespace: this.target.namespace, pod: this.target.pod, ports: this.ports() },
+      'reverse port-forward session started',
+    );
+  }
+
+  /** The listeners as `{address, port, requestedPort}`. */
+  ports(): SessionSummary['ports'] {
+    return this.#listeners.map(({ address, port, requestedPort }) => ({ address, port, requestedPort }));
+  }
+
+  /** What `GET /v1/sessions` reports. */
+  summary(): SessionSummary {
+    return {
+      id: this.id,
+      ...this.target,
+      ports: this.ports(),
+      connections: { open: this.#sockets.size, total: this.#connectionsTotal },
+      bytesToPod: this.#bytesToPod,
+      bytesFromPod: this.#bytesFromPod,
+      startTime: this.startTime.toISOString(),
+    };
+  }
+
+  /** Ends the session: GOAWAY to the client, listeners and pod connections closed. */
+  close(reason: GoawayReason, message: string): void {
+    this.#endReason = message;
+    this.#session.close(reason, message);
+    this.#ws.close(1000, message.slice(0, 120));
+    this.end(message);
+  }
+
+  /** Releases everything; safe to call more than once. */
+  end(why: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#endReason === 'client closed') this.#endReason = why;
+    clearTimeout(this.#idleTimer);
+    for (const listener of this.#listeners) listener.server.close();
+    this.#metrics.listenersActive.dec(this.#listeners.length);
+    for (const socket of this.#sockets) socket.resetAndDestroy();
+    this.#session.destroy();
+    if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) this.#ws.terminate();
+    this.#metrics.sessionsActive.dec();
+    this.#log.info(
+      {
+        event: 'session_end',
+        user: this.target.user,
+        namespace: this.target.namespace,
+        pod: this.target.pod,
+        ports: this.ports(),
+        connections: this.#connectionsTotal,
+        bytesToPod: this.#bytesToPod,
+        bytesFromPod: this.#bytesFromPod,
+        durationMs: Date.now() - this.startTime.getTime(),
+        endedBy: this.#endReason,
+      },
+      'reverse port-forward session ended',
+    );
+    this.#onEnd(this);
+  }
+
+  #accept(listener: OpenedListener, socket: net.Socket): void {
+    if (this.#ended) {
+      this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
+      socket.resetAndDestroy();
+      return;
+    }
+    let channel: Channel;
+    try {
+      channel = this.#session.open({
+        listenerPort: listener.port,
+        address: listener.address,
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+      });
+    } catch (error) {
+      if (isRpfProtocolError(error) && error.code === 'RPF_ERR_PROTOCOL_CONNECTION_LIMIT') {
+        this.#metrics.connectionsRejected.inc({ reason: 'connection_limit' });
+        this.#log.warn({ limit: this.#limits.maxConnections }, 'reverse port-forward connection limit reached');
+      } else {
+        this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
+      }
+      socket.resetAndDestroy();
+      return;
+    }
+    this.#connectionsTotal++;
+    this.#sockets.add(socket);
+    clearTimeout(this.#idleTimer);
+    socket.setNoDelay(true);
+    const started = process.hrtime.bigint();
+    let outcome: 'completed' | 'reset' | 'local_unreachable' = 'completed';
+    let fromPod = 0;
+    let toPod = 0;
+    socket.on('data', (chunk: Buffer) => {
+      fromPod += chunk.length;
+      this.#bytesFromPod += chunk.length;
+    });
+    channel.on('data', (chunk: Buffer) => {
+      toPod += chunk.length;
+      this.#bytesToPod += chunk.length;
+    });
+    // pipe() carries a FIN each way as end() and applies backpressure both
+    // ways: the channel's write callback waits for the client's credit.
+    socket.pipe(channel);
+    channel.pipe(socket);
+    channel.on('error', (error) => {
+      const refused = isRpfProtocolError(error) && (error.reason === CHANNEL_REASON.CONNECT_REFUSED || error.reason === CHANNEL_REASON.CONNECT_FAILED);
+      outcome = refused ? 'local_unreachable' : 'reset';
+      if (refused) this.#metrics.errors.inc({ type: 'local_unreachable' });
+      this.#log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: error.message }, 'pod connection reset');
+      socket.resetAndDestroy();
+    });
+    socket.on('error', (error) => {
+      outcome = 'reset';
+      channel.destroy(error);
+    });
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      if (!channel.destroyed) channel.destroy();
+      this.#metrics.connectionsTotal.inc({ outcome });
+      this.#metrics.bytes.inc({ direction: 'from_pod' }, fromPod);
+      this.#metrics.bytes.inc({ direction: 'to_pod' }, toPod);
+      this.#metrics.connectionDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.#log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}`, outcome }, 'pod connection closed');
+      if (this.#sockets.size === 0) this.#armIdleTimer();
+    });
+  }
+
+  #armIdleTimer(): void {
+    if (this.#limits.idleTimeoutMs <= 0 || this.#ended) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => this.close(GOAWAY_REASON.IDLE_TIMEOUT, `session idle for ${this.#limits.idleTimeoutMs / 1000}s`), this.#limits.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  /** Bytes counted so far, for the metrics at the end. */
+  get bytes(): { toPod: number; fromPod: number } {
+    return { toPod: this.#bytesToPod, fromPod: this.#bytesFromPod };
+  }
+}

@@ -19,7 +19,7 @@ import { ERROR_CODE_HEADER } from './constants.ts';
 import { registerDiscoveryRoutes, UNAUTHENTICATED_PATHS } from './discovery.ts';
 import { RpfServerError, toServerError } from './errors.ts';
 import { FrontProxyAuthenticator } from './front-proxy-auth.ts';
-import type { UserInfo } from './front-proxy-auth.ts';
+import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient } from './kube-client.ts';
 import { createLogger } from './logging.ts';
 import { createMetricsServer, ServerMetrics } from './metrics.ts';
@@ -50,12 +50,17 @@ export interface ServerDeps {
   readonly agentTimeoutMs?: number;
   /** How long SubjectAccessReview decisions are reused (ms, default 10 s). */
   readonly authorizerTtlMs?: number;
+  /**
+   * Replaces front-proxy authentication (tests that use inject(), which has no TLS).
+   * Defaults to {@link FrontProxyAuthenticator} over the kube client.
+   */
+  readonly authenticator?: RequestAuthenticator;
 }
 
 /** A built server, not yet listening. */
 export interface RpfServer {
   readonly app: FastifyInstance;
-  readonly auth: FrontProxyAuthenticator;
+  readonly auth: RequestAuthenticator;
   readonly proxy: UpgradeProxy;
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
@@ -102,17 +107,19 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
   const updateSecureContext = (): void => {
     server.setSecureContext({ ...serving, ...(caPem === '' ? {} : { ca: caPem }) });
   };
-  const auth = new FrontProxyAuthenticator({
-    kube: deps.kube,
-    clock,
-    logger,
-    refreshMs,
-    onCaChange: (pem) => {
-      caPem = pem;
-      updateSecureContext();
-      logger.info('front-proxy CA bundle loaded');
-    },
-  });
+  const auth: RequestAuthenticator =
+    deps.authenticator ??
+    new FrontProxyAuthenticator({
+      kube: deps.kube,
+      clock,
+      logger,
+      refreshMs,
+      onCaChange: (pem) => {
+        caPem = pem;
+        updateSecureContext();
+        logger.info('front-proxy CA bundle loaded');
+      },
+    });
   const authorizer = new Authorizer({ kube: deps.kube, clock, ...(deps.authorizerTtlMs === undefined ? {} : { ttlMs: deps.authorizerTtlMs }) });
   const proxy = new UpgradeProxy({
     auth,

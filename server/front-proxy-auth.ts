@@ -217,8 +217,18 @@ interface CachedVerdict {
   readonly error: string | undefined;
 }
 
+/** What the server needs of an authenticator (tests inject a stand-in for inject()-based tests). */
+export interface RequestAuthenticator {
+  /** True once requests can be authenticated. */
+  readonly ready: boolean;
+  /** The user of a request; throws a 401 RpfServerError. */
+  authenticate(req: IncomingMessage): UserInfo;
+  start(): void;
+  stop(): void;
+}
+
 /** Authenticates kube-apiserver's proxied requests; holds the ConfigMap's current contents. */
-export class FrontProxyAuthenticator {
+export class FrontProxyAuthenticator implements RequestAuthenticator {
   readonly #deps: FrontProxyAuthDeps;
   #config: FrontProxyConfig | undefined;
   #timer: NodeJS.Timeout | undefined;

@@ -50,8 +50,10 @@ export function isLoopback(address: string): boolean {
   if (isIPv4(address)) return address.startsWith('127.');
   const lower = address.toLowerCase();
   if (lower === '::1') return true;
+  // IPv4-mapped, dotted (as given) or hex (as normalised: ::ffff:7f00:1).
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  return mapped !== null && mapped[1] !== undefined && mapped[1].startsWith('127.');
+  if (mapped !== null) return mapped[1]?.startsWith('127.') === true;
+  return /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(lower);
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Authorizer } from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { AGENT_HEADERS, AGENT_SESSIONS_PATH, API_PREFIX, SUBRESOURCE } from './constants.ts';
 import { RpfServerError, toServerError } from './errors.ts';
-import type { FrontProxyAuthenticator, UserInfo } from './front-proxy-auth.ts';
+import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient, PodInfo } from './kube-client.ts';
 import { logSessionEnd, logSessionStart } from './logging.ts';
 import type { SessionEnd, SessionFields } from './logging.ts';
@@ -75,7 +75,7 @@ export function agentUpgradeHeaders(req: IncomingMessage, user: UserInfo): Recor
 
 /** What {@link UpgradeProxy} needs. */
 export interface UpgradeProxyDeps {
-  readonly auth: FrontProxyAuthenticator;
+  readonly auth: RequestAuthenticator;
   readonly authorizer: Authorizer;
   readonly kube: KubeClient;
   readonly dialer: AgentDialer;

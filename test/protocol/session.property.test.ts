@@ -19,6 +19,14 @@ function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** Splits `data` at the given chunk sizes (cycled). */
 function split(data: Buffer, sizes: number[]): Buffer[] {
   const chunks: Buffer[] = [];
@@ -66,7 +74,7 @@ test('every byte of every channel arrives in order and intact, whatever the inte
       fc.array(fc.boolean(), { maxLength: 60 }),
       async (streams, agentWindow, clientWindow, order, yields) => {
         const { pair, agentChannels, clientChannels, violation } = watchedPair(agentWindow, clientWindow);
-        const clientReady = streams.map(() => Promise.withResolvers<Channel>());
+        const clientReady = streams.map(() => deferred<Channel>());
         pair.client.on('open', (channel) => {
           const index = Math.floor(channel.id / 2);
           const accept = (): void => {

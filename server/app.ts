@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { fastify } from 'fastify';
+import { fastify, LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { agentTlsFromFiles, createAgentDialer } from './agent-client.ts';
@@ -22,6 +22,7 @@ import { FrontProxyAuthenticator } from './front-proxy-auth.ts';
 import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient } from './kube-client.ts';
 import { createLogger } from './logging.ts';
+import { sendTyped } from './media-type.ts';
 import { createMetricsServer, ServerMetrics } from './metrics.ts';
 import type { ServerConfig } from './options.ts';
 import type { AgentLocation } from './pods.ts';
@@ -97,7 +98,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
   const app = fastify({
     https: { ...serving, requestCert: true, rejectUnauthorized: false },
     loggerInstance: logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
@@ -156,7 +157,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     }
     if (err.status >= 500) logger.error({ err: error, url: request.url }, 'request failed');
     metrics.errors.inc({ type: err.code });
-    return reply.code(err.status).header(ERROR_CODE_HEADER, err.code).type('application/json').send(JSON.stringify(failureStatus(err)));
+    return sendTyped(reply.code(err.status).header(ERROR_CODE_HEADER, err.code), 'application/json', JSON.stringify(failureStatus(err)));
   });
   app.setNotFoundHandler((request) => {
     throw new RpfServerError('RPF_ERR_SERVER_NOT_FOUND', `the server could not find the requested resource (${request.url.split('?')[0] ?? ''})`);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GROUP, GROUP_VERSION, SESSION_KIND, SESSIONS_RESOURCE, SUBRESOURCE, SUBRESOURCE_KIND, VERSION } from './constants.ts';
 import { RpfServerError } from './errors.ts';
-import { findAs, formatAs, parseAccept } from './media-type.ts';
+import { findAs, formatAs, parseAccept, sendTyped } from './media-type.ts';
 
 /** A resource as APIResourceList lists it (meta/v1 APIResource). */
 interface ApiResource {
@@ -104,7 +104,7 @@ function sendDocument(request: FastifyRequest, reply: FastifyReply, contentType:
   const etag = `"${createHash('sha256').update(contentType).update(body).digest('hex').slice(0, 32)}"`;
   reply.header('etag', etag).header('vary', 'Accept').header('cache-control', 'no-cache, private');
   if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-  return reply.code(200).type(contentType).send(body);
+  return sendTyped(reply.code(200), contentType, body);
 }
 
 /** What the health endpoints consult. */

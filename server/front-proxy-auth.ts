@@ -158,6 +158,17 @@ export function peerChain(socket: TLSSocket): X509Certificate[] {
   return chain;
 }
 
+/**
+ * Each header's values kept apart (a repeated X-Remote-Group is several
+ * groups), read from rawHeaders, names lowercased.
+ */
+export function distinctHeaders(req: Pick<IncomingMessage, 'rawHeaders'>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const raw = req.rawHeaders ?? [];
+  for (let i = 0; i + 1 < raw.length; i += 2) (out[(raw[i] ?? '').toLowerCase()] ??= []).push(raw[i + 1] ?? '');
+  return out;
+}
+
 function headerValues(headers: Readonly<Record<string, readonly string[] | undefined>>, name: string): readonly string[] {
   return headers[name.toLowerCase()] ?? [];
 }
@@ -172,7 +183,7 @@ function unescapeExtraKey(key: string): string {
 
 /**
  * Reads the user from the request headers (each header's values separately,
- * as `IncomingMessage.headersDistinct` gives them). Undefined without a user.
+ * as {@link distinctHeaders} gives them). Undefined without a user.
  */
 export function userFromHeaders(headers: Readonly<Record<string, readonly string[] | undefined>>, config: FrontProxyConfig): UserInfo | undefined {
   let user = '';
@@ -307,7 +318,7 @@ export class FrontProxyAuthenticator implements RequestAuthenticator {
       this.#verdicts.set(socket, verdict);
     }
     if (verdict.error !== undefined) throw unauthenticated(verdict.error);
-    return this.#user(req.headersDistinct, config);
+    return this.#user(distinctHeaders(req), config);
   }
 
   #user(headers: Readonly<Record<string, readonly string[] | undefined>>, config: FrontProxyConfig): UserInfo {

@@ -3,6 +3,7 @@
  * and `as` parameters select discovery documents and server-side tables
  * (`application/json;as=Table;v=v1;g=meta.k8s.io`).
  */
+import type { FastifyReply } from 'fastify';
 
 /** One media range of an Accept header. */
 export interface MediaRange {
@@ -51,4 +52,13 @@ export function findAs(ranges: readonly MediaRange[], as: string, group: string,
 /** Formats a range back as a Content-Type, parameters in `g;v;as` order as Kubernetes writes them. */
 export function formatAs(as: string, group: string, version: string): string {
   return `application/json;g=${group};v=${version};as=${as}`;
+}
+
+/**
+ * Sends a body with its Content-Type exactly as given: fastify re-quotes the
+ * parameters of a JSON type set through reply.type() and appends a charset,
+ * but clients compare discovery and Table media types as written.
+ */
+export function sendTyped(reply: FastifyReply, contentType: string, body: string): FastifyReply {
+  return reply.header('content-type', contentType).send(Buffer.from(body, 'utf8'));
 }

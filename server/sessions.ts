@@ -13,7 +13,7 @@ import type { Clock } from './clock.ts';
 import { AGENT_SESSIONS_PATH, API_PREFIX, GROUP, SESSIONS_RESOURCE, SUBRESOURCE } from './constants.ts';
 import { RpfServerError } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
-import { findAs, parseAccept } from './media-type.ts';
+import { findAs, parseAccept, sendTyped } from './media-type.ts';
 import { findAgentOnNode, listReadyAgents } from './pods.ts';
 import type { AgentLocation, AgentTarget } from './pods.ts';
 import { parseAgentSessions, toReversePortForward, toReversePortForwardList, toTable } from './session-objects.ts';
@@ -81,9 +81,9 @@ function sendSessions(deps: SessionRoutesDeps, request: FastifyRequest, reply: F
   if (table !== undefined) {
     const version = table.params['v'] ?? 'v1';
     const body = toTable(sessions, deps.clock.now(), version, includeObject(request));
-    return reply.type(`application/json;as=Table;v=${version};g=meta.k8s.io`).send(JSON.stringify(body));
+    return sendTyped(reply, `application/json;as=Table;v=${version};g=meta.k8s.io`, JSON.stringify(body));
   }
-  return reply.type('application/json').send(JSON.stringify(toReversePortForwardList(sessions)));
+  return sendTyped(reply, 'application/json', JSON.stringify(toReversePortForwardList(sessions)));
 }
 
 function notFound(name: string): RpfServerError {
@@ -126,7 +126,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
     if (findAs(parseAccept(request.headers.accept), 'Table', 'meta.k8s.io', ['v1', 'v1beta1']) !== undefined) {
       return sendSessions(deps, request, reply, gathered, [found]);
     }
-    return reply.type('application/json').send(JSON.stringify(toReversePortForward(found)));
+    return sendTyped(reply, 'application/json', JSON.stringify(toReversePortForward(found)));
   });
 
   app.delete<{ Params: NameParams }>(`${API_PREFIX}/namespaces/:namespace/${SESSIONS_RESOURCE}/:name`, async (request, reply) => {
@@ -138,7 +138,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
       return reply.code(res.status).type(res.headers['content-type'] ?? 'application/json').send(res.body);
     }
     deps.logger.info({ event: 'session-delete', session: found.session.id, namespace: found.session.namespace, node: found.node }, 'session deleted on request');
-    return reply.type('application/json').send(JSON.stringify(successStatus({ name: found.session.id, group: GROUP, kind: SESSIONS_RESOURCE })));
+    return sendTyped(reply, 'application/json', JSON.stringify(successStatus({ name: found.session.id, group: GROUP, kind: SESSIONS_RESOURCE })));
   });
 
   app.get<{ Params: PodParams }>(`${API_PREFIX}/namespaces/:namespace/pods/:pod/${SUBRESOURCE}`, async (request, reply) => {

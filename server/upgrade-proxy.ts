@@ -16,6 +16,7 @@ import type { Authorizer } from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { AGENT_HEADERS, AGENT_SESSIONS_PATH, API_PREFIX, SUBRESOURCE } from './constants.ts';
 import { RpfServerError, toServerError } from './errors.ts';
+import { distinctHeaders } from './front-proxy-auth.ts';
 import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient, PodInfo } from './kube-client.ts';
 import { logSessionEnd, logSessionStart } from './logging.ts';
@@ -61,8 +62,9 @@ export function agentUpgradeHeaders(req: IncomingMessage, user: UserInfo): Recor
     ['sec-websocket-protocol', 'Sec-WebSocket-Protocol'],
     ['sec-websocket-extensions', 'Sec-WebSocket-Extensions'],
   ];
+  const given = distinctHeaders(req);
   for (const [from, to] of copy) {
-    const value = req.headersDistinct[from];
+    const value = given[from];
     if (value !== undefined && value.length > 0) headers[to] = value.join(', ');
   }
   headers[AGENT_HEADERS.user] = user.user;

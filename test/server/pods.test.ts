@@ -1,5 +1,6 @@
 import test from 'ava';
 import { RpfServerError } from '../../server/errors.ts';
+import type { ServerErrorCode, StatusReason } from '../../server/errors.ts';
 import { findAgentOnNode, listReadyAgents, resolveTargetPod } from '../../server/pods.ts';
 import { agentPod, fakeKube, pod } from './helpers/fakes.ts';
 
@@ -11,7 +12,7 @@ test('a running pod is returned', async (t) => {
   t.is(got.uid, 'uid-web');
 });
 
-const refusals: { name: string; pods: ReturnType<typeof pod>[]; allowHost?: boolean; code: string; status: number; reason: string }[] = [
+const refusals: { name: string; pods: ReturnType<typeof pod>[]; allowHost?: boolean; code: ServerErrorCode; status: number; reason: StatusReason }[] = [
   { name: 'a missing pod is 404 NotFound', pods: [], code: 'RPF_ERR_SERVER_POD_NOT_FOUND', status: 404, reason: 'NotFound' },
   { name: 'a pending pod is 400 BadRequest', pods: [pod({ name: 'web', phase: 'Pending', nodeName: '' })], code: 'RPF_ERR_SERVER_POD_NOT_RUNNING', status: 400, reason: 'BadRequest' },
   { name: 'a succeeded pod is 400 BadRequest', pods: [pod({ name: 'web', phase: 'Succeeded' })], code: 'RPF_ERR_SERVER_POD_NOT_RUNNING', status: 400, reason: 'BadRequest' },

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { RpfServerError } from '../../server/errors.ts';
+import type { ServerErrorCode } from '../../server/errors.ts';
 import { isLoopback, normaliseAddress, parseTunnelQuery } from '../../server/query.ts';
 import type { PortRange } from '../../server/port-ranges.ts';
 
@@ -29,7 +30,7 @@ for (const c of valid) {
   });
 }
 
-const invalid: { name: string; query: string; allowed?: PortRange[]; code: string; fields: string[] }[] = [
+const invalid: { name: string; query: string; allowed?: PortRange[]; code: ServerErrorCode; fields: string[] }[] = [
   { name: 'no ports', query: '', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports'] },
   { name: 'a word for a port', query: 'ports=http', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports[0]'] },
   { name: 'a port above 65535', query: 'ports=80&ports=65536', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports[1]'] },

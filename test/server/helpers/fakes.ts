@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { distinctHeaders } from '../../../server/front-proxy-auth.ts';
 import type { RequestAuthenticator, UserInfo } from '../../../server/front-proxy-auth.ts';
 import type { AccessReviewResult, AccessReviewSpec, KubeClient, PodInfo } from '../../../server/kube-client.ts';
 import { RpfServerError } from '../../../server/errors.ts';
@@ -108,7 +109,7 @@ export function headerAuthenticator(): RequestAuthenticator {
     authenticate(req: IncomingMessage): UserInfo {
       const user = req.headers['x-remote-user'];
       if (typeof user !== 'string' || user === '') throw new RpfServerError('RPF_ERR_SERVER_UNAUTHENTICATED', 'Unauthorized');
-      return { user, groups: req.headersDistinct['x-remote-group'] ?? [], uid: '', extra: {} };
+      return { user, groups: distinctHeaders(req)['x-remote-group'] ?? [], uid: '', extra: {} };
     },
   };
 }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# deploy.sh: builds kube-rpf, assembles its image, imports it into the local
+# cluster's containerd and installs the Helm chart (`npm run cluster:deploy`).
+# Idempotent: unchanged sources give the same image tag and an unchanged release.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+for lib in common images; do
+  # shellcheck source=/dev/null
+  . "$here/lib/$lib.sh"
+done
+export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
+RELEASE_NAMESPACE=${KUBE_RPF_NAMESPACE:-kube-rpf}
+
+build_project() {
+  (cd "$REPO_ROOT" && rm -rf dist && npm run --silent build)
+}
+
+# The tag names the content, so a changed build rolls the pods and an
+# unchanged one changes nothing.
+image_tag() {
+  (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist package-lock.json | sha256sum | cut -c1-12)
+}
+
+import_project_image() {
+  local tag=$1 root tar IMAGE_REPO IMAGE_CMD
+  # shellcheck source=/dev/null
+  . "$CLUSTER_SRC/images/kube-rpf/rootfs.sh"
+  image_present "$IMAGE_REPO:$tag" && return 0
+  root=$(mktemp -d)
+  tar="$CLUSTER_DIR/images/kube-rpf.tar"
+  mkdir -p "$CLUSTER_DIR/images"
+  populate_rootfs "$root"
+  "$CLUSTER_SRC/images/build-image.sh" "$IMAGE_REPO:$tag" "$root" "$tar" "$IMAGE_CMD"
+  rm -rf "$root"
+  ctr_node images import "$tar" >/dev/null
+  rm -f "$tar"
+}
+
+install_chart() {
+  local tag=$1
+  "$BIN_DIR/helm" upgrade --install kube-rpf "$REPO_ROOT/charts/kube-rpf" \
+    --kubeconfig "$ADMIN_KUBECONFIG" \
+    --namespace "$RELEASE_NAMESPACE" --create-namespace \
+    --set image.tag="$tag" --set image.pullPolicy=Never \
+    --wait --timeout 3m >/dev/null
+}
+
+wait_available() {
+  kc wait --for=condition=Available apiservice/v1alpha1.rpf.kube-rpf.dev --timeout=120s >/dev/null
+}
+
+bash "$here/cluster.sh" status >/dev/null 2>&1 || die "the local cluster is not up: run npm run cluster:up first"
+phase "build" build_project
+tag=$(image_tag)
+phase "image $tag" import_project_image "$tag"
+phase "helm upgrade --install" install_chart "$tag"
+phase "APIService available" wait_available
+log "kube-rpf is installed (image localhost/kube-rpf/kube-rpf:$tag, namespace $RELEASE_NAMESPACE)"

@@ -53,8 +53,14 @@ export class NetnsResolver {
     );
   }
 
-  /** The network namespace of the node itself (PID 1's), to refuse hostNetwork pods. */
+  /**
+   * The network namespace of the node itself, to refuse hostNetwork pods. The
+   * agent's parent is its container's shim, which runs in the node's network
+   * namespace (PID 1 may be unreadable, and may not even be in it).
+   */
   async hostNetnsId(): Promise<string> {
-    return readlink(path.join(this.#procRoot, '1', 'ns', 'net'));
+    const status = await readFile(path.join(this.#procRoot, 'self', 'status'), 'utf8');
+    const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '1';
+    return readlink(path.join(this.#procRoot, ppid, 'ns', 'net'));
   }
 }

@@ -1,0 +1,122 @@
+/**
+ * A small rpf-agent stand-in for rpf-server's integration tests: TLS with
+ * the agent's certificate, client certificates of the agent CA required,
+ * the agent API's session paths (docs/agent-api.md). It records what it was
+ * asked and behaves as each test sets it: upgrade and echo, answer a Status,
+ * or never answer.
+ */
+import { createServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { CertFiles, TestPki } from './pki.ts';
+
+/** What one request to the stand-in looked like. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly clientCN: string;
+}
+
+/** How the stand-in answers a session upgrade. */
+export type UpgradeBehaviour =
+  | { readonly kind: 'accept' }
+  | { readonly kind: 'status'; readonly code: number; readonly body: string }
+  | { readonly kind: 'hang' };
+
+/** A running stand-in. */
+export interface AgentStandIn {
+  readonly host: string;
+  readonly port: number;
+  readonly requests: RecordedRequest[];
+  /** WebSockets accepted (the agent side of tunnels). */
+  readonly sockets: WebSocket[];
+  behaviour: UpgradeBehaviour;
+  /** What `GET /v1/sessions` returns (its `items`). */
+  sessions: unknown[];
+  /** Ids `DELETE /v1/sessions/<id>` knows; others are 404. */
+  readonly deleted: string[];
+  /** Resolves when the hanging requests' sockets closed (rpf-server gave up). */
+  hangingClosed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a stand-in on `host` (an address of 127/8) with `serving` as its certificate. */
+export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', serving: CertFiles = pki.agentServing): Promise<AgentStandIn> {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols][0] ?? false });
+  const requests: RecordedRequest[] = [];
+  const sockets: WebSocket[] = [];
+  const deleted: string[] = [];
+  const hanging: Socket[] = [];
+  const record = (req: IncomingMessage): void => {
+    const peer = (req.socket as TLSSocket).getPeerCertificate();
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, clientCN: String(peer.subject?.CN ?? '') });
+  };
+  const server: Server = createServer({
+    key: serving.key,
+    cert: serving.cert,
+    ca: pki.agentCa.cert,
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
+  const standIn: AgentStandIn = {
+    host,
+    port: 0,
+    requests,
+    sockets,
+    behaviour: { kind: 'accept' },
+    sessions: [],
+    deleted,
+    hangingClosed: () => Promise.all(hanging.map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(() => undefined),
+    close: async () => {
+      for (const ws of sockets) ws.terminate();
+      for (const s of hanging) s.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    record(req);
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (req.method === 'GET' && path === '/v1/sessions') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ items: standIn.sessions }));
+      return;
+    }
+    const del = /^\/v1\/sessions\/([^/]+)$/.exec(path);
+    if (req.method === 'DELETE' && del !== null) {
+      const id = decodeURIComponent(del[1] ?? '');
+      const known = standIn.sessions.some((s) => (s as { id?: string }).id === id);
+      if (known) deleted.push(id);
+      res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: known ? 'Success' : 'Failure', code: known ? 200 : 404 }));
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    record(req);
+    const b = standIn.behaviour;
+    if (b.kind === 'hang') {
+      hanging.push(socket);
+      return;
+    }
+    if (b.kind === 'status') {
+      socket.end(
+        `HTTP/1.1 ${b.code} Conflict\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b.body)}\r\nX-Agent: stand-in\r\nConnection: close\r\n\r\n${b.body}`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.push(ws);
+      ws.send('hello from the agent');
+      ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return Object.assign(standIn, { port: (server.address() as AddressInfo).port });
+}

@@ -1,0 +1,224 @@
+import test from 'ava';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { agentPod, DENY, pod } from './helpers/fakes.ts';
+import { eventually, once, openTunnel, rawRequest, startHarness, tunnelPath, userHeaders } from './helpers/harness.ts';
+import type { Harness } from './helpers/harness.ts';
+import { makeTestPki } from './helpers/pki.ts';
+
+const pki = makeTestPki();
+test.after.always(() => pki.cleanup());
+
+async function harness(t: { teardown(fn: () => Promise<void>): void }, options: Parameters<typeof startHarness>[1] = {}): Promise<Harness> {
+  const h = await startHarness(pki, options);
+  t.teardown(() => h.close());
+  return h;
+}
+
+function nextMessage(ws: WebSocket): Promise<string> {
+  return once<[Buffer]>(ws, 'message').then(([data]) => data.toString('utf8'));
+}
+
+test('an authorised upgrade reaches the agent with the right path, query and headers, and bytes flow both ways', async (t) => {
+  const h = await harness(t);
+  const ws = openTunnel(h, tunnelPath('dev', 'web', 'ports=8080&ports=0'), {}, pki);
+  const greeting = nextMessage(ws);
+  await once(ws, 'open');
+  t.is(ws.protocol, 'v1.rpf.kube-rpf.dev');
+  t.is(await greeting, 'hello from the agent');
+  const reply = nextMessage(ws);
+  ws.send('ping from the client');
+  t.is(await reply, 'echo: ping from the client');
+  const big = Buffer.alloc(256 * 1024, 7);
+  const bigReply = once<[Buffer]>(ws, 'message');
+  ws.send(big, { binary: true });
+  t.true((await bigReply)[0].equals(big));
+
+  const [req] = h.agent.requests;
+  t.is(req?.method, 'GET');
+  const url = new URL(req?.url ?? '', 'https://agent');
+  t.is(url.pathname, '/v1/sessions');
+  t.is(url.searchParams.get('namespace'), 'dev');
+  t.is(url.searchParams.get('pod'), 'web');
+  t.is(url.searchParams.get('podUID'), 'uid-web');
+  t.deepEqual(url.searchParams.getAll('ports'), ['8080', '0']);
+  t.deepEqual(url.searchParams.getAll('address'), ['127.0.0.1', '::1']);
+  t.is(req?.headers['x-rpf-user'], 'alice');
+  t.is(req?.headers['x-rpf-uid'], '');
+  t.deepEqual(JSON.parse(String(req?.headers['x-rpf-groups'])), ['dev', 'system:authenticated']);
+  t.is(req?.headers['audit-id'], 'audit-123');
+  t.is(req?.headers['sec-websocket-protocol'], 'v1.rpf.kube-rpf.dev');
+  t.is(req?.headers['sec-websocket-version'], '13');
+  t.truthy(req?.headers['sec-websocket-key']);
+  t.is(req?.clientCN, 'rpf-server');
+  t.is(req?.headers['x-remote-user'], undefined);
+
+  t.is(h.server.proxy.activeCount, 1);
+  t.is((await h.metrics.sessionsActive.get()).values[0]?.value, 1);
+  ws.close();
+  await eventually(() => h.server.proxy.activeCount === 0, 'the tunnel to close');
+  t.is((await h.metrics.sessionsActive.get()).values[0]?.value, 0);
+  await eventually(() => h.logLines.some((l) => l['event'] === 'session-end'), 'the session-end log line');
+  const start = h.logLines.find((l) => l['event'] === 'session-start');
+  t.like(start, { user: 'alice', namespace: 'dev', pod: 'web', node: 'node-a', ports: [8080, 0], auditId: 'audit-123' });
+  const end = h.logLines.find((l) => l['event'] === 'session-end');
+  t.true(Number(end?.['bytesToPod']) > big.length);
+  t.true(Number(end?.['bytesFromPod']) > big.length);
+  t.true(['client', 'agent'].includes(String(end?.['endedBy'])));
+});
+
+test('the agent closing the tunnel closes the client side too', async (t) => {
+  const h = await harness(t);
+  const ws = openTunnel(h, tunnelPath('dev', 'web', 'ports=8080'), {}, pki);
+  await once(ws, 'open');
+  await eventually(() => h.agent.sockets.length === 1, 'the agent socket');
+  const closed = once<[number]>(ws, 'close');
+  h.agent.sockets[0]?.terminate();
+  await closed;
+  await eventually(() => h.server.proxy.activeCount === 0, 'the tunnel to be forgotten');
+  t.pass();
+});
+
+test('an agent 409 Status is relayed with code 409 and the same body', async (t) => {
+  const h = await harness(t);
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'error creating reverse port-forward listener: port 8080 already in use',
+    reason: 'Conflict',
+    code: 409,
+  });
+  h.agent.behaviour = { kind: 'status', code: 409, body };
+  const ws = openTunnel(h, tunnelPath('dev', 'web', 'ports=8080'), {}, pki);
+  const [, res] = await once<[unknown, IncomingMessage]>(ws, 'unexpected-response');
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  t.is(res.statusCode, 409);
+  t.is(Buffer.concat(chunks).toString('utf8'), body);
+  t.is(res.headers['x-agent'], 'stand-in');
+  t.regex(String(res.headers['content-type']), /application\/json/);
+  t.is(h.server.proxy.activeCount, 0);
+});
+
+const unauthenticated: { name: string; client: 'none' | 'other-ca' | 'wrong-cn' }[] = [
+  { name: 'without a client certificate', client: 'none' },
+  { name: 'with a certificate of another CA', client: 'other-ca' },
+  { name: 'with a certificate whose CN is not allowed', client: 'wrong-cn' },
+];
+
+for (const c of unauthenticated) {
+  test(`an upgrade ${c.name} is a 401 Status, not a hang, and never reaches the agent`, async (t) => {
+    const h = await harness(t);
+    const client = c.client === 'none' ? undefined : c.client === 'other-ca' ? pki.otherCaClient : pki.wrongCnClient;
+    const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), client, headers: userHeaders('system:admin', ['system:masters']) });
+    t.false(res.upgraded);
+    t.is(res.status, 401);
+    t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_UNAUTHENTICATED');
+    t.is(res.headers['connection'], 'close');
+    const status = JSON.parse(res.body) as { kind: string; reason: string; code: number };
+    t.is(status.kind, 'Status');
+    t.is(status.reason, 'Unauthorized');
+    t.is(status.code, 401);
+    t.is(h.agent.requests.length, 0);
+  });
+}
+
+test('an agent that cannot be reached is a 503 Status', async (t) => {
+  const h = await harness(t);
+  h.agentPorts.set(h.agent.host, 1);
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: userHeaders() });
+  t.is(res.status, 503);
+  t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_AGENT_UNREACHABLE');
+  t.is((JSON.parse(res.body) as { reason: string }).reason, 'ServiceUnavailable');
+});
+
+test('an agent whose certificate does not carry the agent server name is refused as unreachable', async (t) => {
+  const h = await harness(t);
+  const { startAgentStandIn } = await import('./helpers/agent-stand-in.ts');
+  const impostor = await startAgentStandIn(pki, '127.0.0.3', pki.agentWrongName);
+  t.teardown(() => impostor.close());
+  h.agentPorts.set('127.0.0.3', impostor.port);
+  h.kube.pods = [pod({ name: 'web' }), agentPod('node-a', '127.0.0.3')];
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: userHeaders() });
+  t.is(res.status, 503);
+  t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_AGENT_UNREACHABLE');
+  t.is(impostor.requests.length, 0);
+});
+
+test('an agent that never answers is a 504 Timeout Status, and its request is abandoned', async (t) => {
+  const h = await harness(t, { agentTimeoutMs: 200 });
+  h.agent.behaviour = { kind: 'hang' };
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: userHeaders() });
+  t.is(res.status, 504);
+  t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_AGENT_TIMEOUT');
+  t.is((JSON.parse(res.body) as { reason: string }).reason, 'Timeout');
+  await h.agent.hangingClosed();
+});
+
+test('a client that goes away while the agent is still opening listeners abandons the agent request', async (t) => {
+  const h = await harness(t);
+  h.agent.behaviour = { kind: 'hang' };
+  const err = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: userHeaders(), timeoutMs: 200 }).catch((e: unknown) => e);
+  t.true(err instanceof Error);
+  await eventually(() => h.agent.requests.length === 1, 'the agent request');
+  await h.agent.hangingClosed();
+});
+
+const refusals: { name: string; setup: (h: Harness) => void; path?: string; headers?: Record<string, string>; method?: string; status: number; code: string; reason: string }[] = [
+  { name: 'a user the SubjectAccessReview denies gets 403', setup: (h) => void (h.kube.review = () => DENY), status: 403, code: 'RPF_ERR_SERVER_FORBIDDEN', reason: 'Forbidden' },
+  {
+    name: 'a non-loopback address needs the expose verb',
+    setup: (h) => void (h.kube.review = (spec) => (spec.resourceAttributes.verb === 'expose' ? DENY : { allowed: true, denied: false, reason: '', evaluationError: '' })),
+    path: tunnelPath('dev', 'web', 'ports=8080&address=0.0.0.0'),
+    status: 403,
+    code: 'RPF_ERR_SERVER_FORBIDDEN',
+    reason: 'Forbidden',
+  },
+  { name: 'a bad query gets 400 with causes', setup: () => {}, path: tunnelPath('dev', 'web', 'ports=x'), status: 400, code: 'RPF_ERR_SERVER_INVALID_QUERY', reason: 'BadRequest' },
+  { name: 'a missing pod gets 404', setup: () => {}, path: tunnelPath('dev', 'gone', 'ports=8080'), status: 404, code: 'RPF_ERR_SERVER_POD_NOT_FOUND', reason: 'NotFound' },
+  {
+    name: 'a pod without an agent on its node gets 503',
+    setup: (h) => void (h.kube.pods = [pod({ name: 'web', nodeName: 'node-z' }), agentPod('node-a', h.agent.host)]),
+    status: 503,
+    code: 'RPF_ERR_SERVER_NO_AGENT',
+    reason: 'ServiceUnavailable',
+  },
+  { name: 'an upgrade to another protocol gets 400', setup: () => {}, headers: { Upgrade: 'SPDY/3.1' }, status: 400, code: 'RPF_ERR_SERVER_UNSUPPORTED_UPGRADE', reason: 'BadRequest' },
+  { name: 'an upgrade on another path gets 404', setup: () => {}, path: '/apis/rpf.kube-rpf.dev/v1alpha1/namespaces/dev/pods/web/exec', status: 404, code: 'RPF_ERR_SERVER_NOT_FOUND', reason: 'NotFound' },
+];
+
+for (const c of refusals) {
+  test(`a tunnel request is refused before the upgrade with a Status: ${c.name}`, async (t) => {
+    const h = await harness(t);
+    c.setup(h);
+    const res = await rawRequest(h, pki, { path: c.path ?? tunnelPath('dev', 'web', 'ports=8080'), headers: { ...userHeaders(), ...(c.headers ?? {}) } });
+    t.is(res.status, c.status);
+    t.is(res.headers['x-rpf-error-code'], c.code);
+    const status = JSON.parse(res.body) as { kind: string; reason: string; code: number };
+    t.is(status.kind, 'Status');
+    t.is(status.reason, c.reason);
+    t.is(status.code, c.status);
+    t.is(h.agent.requests.length, 0);
+  });
+}
+
+test('the query causes reach the client with their field paths', async (t) => {
+  const h = await harness(t);
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080&ports=x&ports=8080'), headers: userHeaders() });
+  const status = JSON.parse(res.body) as { details: { causes: { field: string }[] } };
+  t.deepEqual(status.details.causes.map((c) => c.field), ['ports[1]', 'ports[2]']);
+});
+
+test('closing the server ends open tunnels', async (t) => {
+  const h = await startHarness(pki);
+  t.teardown(() => h.agent.close());
+  const ws = openTunnel(h, tunnelPath('dev', 'web', 'ports=8080'), {}, pki);
+  await once(ws, 'open');
+  const closed = once(ws, 'close');
+  await h.server.close();
+  await closed;
+  await eventually(() => h.logLines.some((l) => l['event'] === 'session-end' && l['endedBy'] === 'server-shutdown'), 'the shutdown log line');
+  t.pass();
+});

@@ -6,7 +6,8 @@
  * or never answer.
  */
 import { createServer } from 'node:https';
-import type { IncomingMessage, Server, ServerResponse } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';

@@ -88,7 +88,7 @@ export function tunnelPath(namespace: string, podName: string, query: string): s
   return `/apis/rpf.kube-rpf.dev/v1alpha1/namespaces/${namespace}/pods/${podName}/reverseportforward?${query}`;
 }
 
-/** Headers kube-apiserver adds for a user. */
+/** Headers kube-apiserver adds for a user (several groups become repeated X-Remote-Group headers). */
 export function userHeaders(user = 'alice', groups: string[] = ['dev', 'system:authenticated']): Record<string, string | string[]> {
   return { 'X-Remote-User': user, 'X-Remote-Group': groups, 'Audit-Id': 'audit-123' };
 }
@@ -100,7 +100,8 @@ export function openTunnel(h: Harness, path: string, options: { client?: CertFil
     ca: pki.servingCa.cert,
     servername: 'localhost',
     ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
-    headers: options.headers ?? userHeaders(),
+    // ws types headers as strings, but Node sends an array as repeated headers.
+    headers: (options.headers ?? userHeaders()) as Record<string, string>,
   });
 }
 

@@ -98,7 +98,6 @@ export function openTunnel(h: Harness, path: string, options: { client?: CertFil
   const client = 'client' in options ? options.client : pki.frontProxyClient;
   return new WebSocket(`wss://127.0.0.1:${h.port}${path}`, options.protocols ?? ['v1.rpf.kube-rpf.dev'], {
     ca: pki.servingCa.cert,
-    servername: 'localhost',
     ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
     // ws types headers as strings, but Node sends an array as repeated headers.
     headers: (options.headers ?? userHeaders()) as Record<string, string>,

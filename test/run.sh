@@ -31,6 +31,15 @@ if ! bash test/cluster/cluster.sh status >/dev/null 2>&1; then
   started_cluster=1
 fi
 
+# kube-rpf itself: built, assembled into an image, installed with the chart;
+# and kubectl-rpf installed from this package as a kubectl plugin, the way a
+# user installs it (npm's `bin` mapping), into a private prefix on PATH.
+bash test/cluster/deploy.sh || { echo "test: deploying kube-rpf failed" >&2; exit 1; }
+plugin_prefix="$repo/.cluster/kubectl-plugins"
+npm install --global --prefix "$plugin_prefix" --no-audit --no-fund --loglevel=error "$repo" >/dev/null || exit 1
+export PATH="$plugin_prefix/bin:$PATH"
+kubectl plugin list 2>/dev/null | grep -q kubectl-rpf || { echo "test: kubectl does not find the kubectl-rpf plugin" >&2; exit 1; }
+
 run_ava main 'test/**/*.test.ts' '!test/teardown/**'
 
 if [ $started_cluster = 1 ]; then

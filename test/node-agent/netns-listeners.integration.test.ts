@@ -1,0 +1,78 @@
+// The listener helper for real: a network namespace made by this test, a
+// listener opened inside it by nsenter + the Node helper, accepted here.
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { NsenterListenerOpener, type OpenedListener } from '../../node-agent/netns-listeners.ts';
+
+const run = promisify(execFile);
+const netns = `rpf-test-${process.pid}`;
+const nsPath = `/run/netns/${netns}`;
+
+test.before(async () => {
+  await run('ip', ['netns', 'add', netns]);
+  await run('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
+});
+
+test.after.always(async () => {
+  await run('ip', ['netns', 'delete', netns]).catch(() => {});
+});
+
+/** Connects to address:port from inside the test's namespace and returns what the peer sent. */
+async function readFromInside(address: string, port: number): Promise<string> {
+  const { stdout } = await run('ip', ['netns', 'exec', netns, 'busybox', 'nc', address, String(port)], { timeout: 10_000 });
+  return stdout;
+}
+
+function serve(listener: OpenedListener, reply: string): void {
+  listener.server.on('connection', (socket) => socket.end(reply));
+}
+
+test.serial('listeners opened in a namespace accept that namespace\'s connections in this process', async (t) => {
+  const opener = new NsenterListenerOpener();
+  const listeners = await opener.open(nsPath, [
+    { address: '127.0.0.1', port: 0 },
+    { address: '::1', port: 0, optional: true },
+  ]);
+  try {
+    t.true(listeners.length >= 1);
+    const port = listeners[0]!.port;
+    t.true(listeners.every((l) => l.port === port), 'one picked port for every address');
+    t.true(listeners.every((l) => l.requestedPort === 0));
+    for (const listener of listeners) serve(listener, `hello over ${listener.address}\n`);
+    t.is(await readFromInside('127.0.0.1', port), 'hello over 127.0.0.1\n');
+    // Not in this (host) namespace: nothing listens on that port here.
+    const here = net.connect({ host: '127.0.0.1', port });
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      here.once('error', resolve);
+      here.once('connect', () => resolve(undefined));
+    });
+    here.destroy();
+    t.is(error?.code, 'ECONNREFUSED');
+  } finally {
+    for (const listener of listeners) listener.server.close();
+  }
+});
+
+test.serial('a port in use fails all or nothing with a 409 naming the port', async (t) => {
+  const opener = new NsenterListenerOpener();
+  const [first] = await opener.open(nsPath, [{ address: '127.0.0.1', port: 0 }]);
+  try {
+    const error = await t.throwsAsync(
+      opener.open(nsPath, [
+        { address: '127.0.0.1', port: 0 },
+        { address: '127.0.0.1', port: first!.port },
+      ]),
+    );
+    t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_PORT_IN_USE');
+    t.is((error as { status?: number }).status, 409);
+  } finally {
+    first!.server.close();
+  }
+});
+
+test.serial('a namespace that does not exist is a netns error, not a hang', async (t) => {
+  const error = await t.throwsAsync(new NsenterListenerOpener().open('/run/netns/does-not-exist', [{ address: '127.0.0.1', port: 0 }]));
+  t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_NETNS');
+});

@@ -1,0 +1,24 @@
+import test from 'ava';
+import { parseAgentFlags, validateAgentFlags } from '../../node-agent/options.ts';
+
+test('every invalid flag is reported at once, each naming its flag', (t) => {
+  const problems = validateAgentFlags(parseAgentFlags(['--secure-port=0', '--max-sessions=x', '--keepalive-timeout-seconds=3', '--keepalive-interval-seconds=5', '--log-level=loud']));
+  const flags = problems.map((p) => p.split(':')[0]);
+  t.deepEqual(flags.sort(), [
+    '--client-ca-file',
+    '--keepalive-timeout-seconds',
+    '--log-level',
+    '--max-sessions',
+    '--secure-port',
+    '--tls-cert-file',
+    '--tls-private-key-file',
+  ]);
+});
+
+test('an unknown flag is an error', (t) => {
+  t.throws(() => parseAgentFlags(['--no-such-flag']));
+});
+
+test('defaults are valid once the certificate files are given', (t) => {
+  t.deepEqual(validateAgentFlags(parseAgentFlags(['--tls-cert-file=a', '--tls-private-key-file=b', '--client-ca-file=c'])), []);
+});

@@ -1,0 +1,159 @@
+// Opens the tunnel: the WebSocket upgrade of
+// GET /apis/rpf.kube-rpf.dev/v1alpha1/namespaces/NS/pods/POD/reverseportforward
+// through kube-apiserver, with the kubeconfig's credentials, offering every
+// protocol version this build speaks. A refusal (kube-apiserver's RBAC,
+// rpf-server's checks, the agent's listeners) arrives as an HTTP answer with a
+// Status body and becomes an RpfClientError carrying its message; a success
+// becomes a client-side protocol Session fed by the WebSocket.
+
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { MAX_MESSAGE_SIZE, SUPPORTED_SUBPROTOCOLS, Session, checkAcceptedSubprotocol } from '../protocol/index.ts';
+import type { SessionOptions } from '../protocol/index.ts';
+import { RpfClientError } from './errors.ts';
+import { apiUrl, connectError, requestOptions } from './kube.ts';
+import type { KubeContext } from './kube.ts';
+import { statusError } from './status-error.ts';
+import type { ResolvedPod } from './target.ts';
+
+/** Largest refusal body read; Status objects are far smaller. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** The path of the subresource for a pod. */
+export function tunnelPath(pod: ResolvedPod): string {
+  return `/apis/rpf.kube-rpf.dev/v1alpha1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}/reverseportforward`;
+}
+
+/** The WebSocket URL of the tunnel: `ports` repeated, `address` repeated when given. */
+export function tunnelUrl(server: string, pod: ResolvedPod, ports: readonly number[], addresses: readonly string[] = []): URL {
+  const query = new URLSearchParams();
+  for (const port of ports) query.append('ports', String(port));
+  for (const address of addresses) query.append('address', address);
+  const url = apiUrl(server, tunnelPath(pod), query);
+  url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+  return url;
+}
+
+/** What {@link openTunnel} needs. */
+export interface TunnelRequest {
+  context: KubeContext;
+  pod: ResolvedPod;
+  /** Remote ports, in order (0 = any free port). */
+  ports: readonly number[];
+  /** Addresses in the pod; empty lets the server default to 127.0.0.1 and ::1. */
+  addresses?: readonly string[];
+  userAgent?: string;
+  /** Time allowed for the upgrade, listeners included (default 30 s). */
+  handshakeTimeoutMs?: number;
+  /** Protocol session options (keepalive, windows); role and send are set here. */
+  session?: Omit<SessionOptions, 'role' | 'send'>;
+  signal?: AbortSignal;
+  /**
+   * Called with the new session before any message reaches it, so no
+   * LISTENING or OPEN frame can arrive before the caller listens.
+   */
+  setup: (session: Session) => void;
+}
+
+/** An open tunnel. */
+export interface Tunnel {
+  readonly ws: WebSocket;
+  readonly session: Session;
+  /** The negotiated subprotocol, e.g. `v1.rpf.kube-rpf.dev`. */
+  readonly protocol: string;
+  readonly url: URL;
+}
+
+function readBody(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on('data', (chunk: Buffer) => {
+      if (size >= MAX_ERROR_BODY) return;
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    const done = () => resolve(Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY));
+    response.on('end', done);
+    response.on('error', done);
+    response.on('aborted', done);
+  });
+}
+
+/**
+ * Opens the WebSocket and the client session on it. Rejects with an
+ * RpfClientError: the relayed Status (FORBIDDEN, UPSTREAM, POD_NOT_FOUND,
+ * VERSION_MISMATCH...), CONNECT_FAILED, CREDENTIALS, or ABORTED.
+ */
+export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
+  const { context, pod, signal } = request;
+  const url = tunnelUrl(context.server, pod, request.ports, request.addresses);
+  const options = await requestOptions(context.kubeConfig, {
+    headers: { 'User-Agent': request.userAgent ?? 'kubectl-rpf' },
+    perMessageDeflate: false,
+    maxPayload: MAX_MESSAGE_SIZE,
+    handshakeTimeout: request.handshakeTimeoutMs ?? 30_000,
+    followRedirects: false,
+  } satisfies WebSocket.ClientOptions);
+  if (signal?.aborted) throw new RpfClientError('RPF_ERR_CLIENT_ABORTED', 'cancelled', { cause: signal.reason });
+
+  return new Promise<Tunnel>((resolve, reject) => {
+    const ws = new WebSocket(url, [...SUPPORTED_SUBPROTOCOLS], options);
+    ws.binaryType = 'nodebuffer';
+    let settled = false;
+    let mismatch: RpfClientError | undefined;
+    const fail = (error: RpfClientError) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.terminate();
+      reject(error);
+    };
+    const onAbort = () => fail(new RpfClientError('RPF_ERR_CLIENT_ABORTED', 'cancelled', { cause: signal?.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    ws.on('unexpected-response', (_req, response) => {
+      void readBody(response).then((body) => {
+        fail(statusError(response.statusCode ?? 0, response.headers, body, 'error upgrading connection'));
+      });
+    });
+    ws.on('upgrade', (response) => {
+      // ws itself refuses a subprotocol it did not offer, with a terse message;
+      // keep ours, which names both versions and the side to upgrade.
+      const header = response.headers['sec-websocket-protocol'];
+      const checked = checkAcceptedSubprotocol(Array.isArray(header) ? header[0] : header);
+      if (!checked.ok) mismatch = new RpfClientError('RPF_ERR_CLIENT_VERSION_MISMATCH', checked.error.message, { cause: checked.error });
+    });
+    ws.on('error', (error) => {
+      fail(mismatch ?? connectError(context.server, error));
+    });
+    ws.on('close', (code) => {
+      fail(mismatch ?? new RpfClientError('RPF_ERR_CLIENT_CONNECT_FAILED', `the tunnel closed during the upgrade (${code})`));
+    });
+    ws.once('open', () => {
+      if (settled) return;
+      const checked = checkAcceptedSubprotocol(ws.protocol);
+      if (!checked.ok) {
+        fail(new RpfClientError('RPF_ERR_CLIENT_VERSION_MISMATCH', checked.error.message, { cause: checked.error }));
+        return;
+      }
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      ws.removeAllListeners('close');
+      ws.removeAllListeners('error');
+      const session = new Session({
+        ...request.session,
+        role: 'client',
+        send: (message, done) => ws.send(message, { binary: true }, done),
+      });
+      request.setup(session);
+      ws.on('message', (data: Buffer) => session.receive(data));
+      ws.on('close', (code, reason) => {
+        const text = reason.toString('utf8');
+        session.destroy(new Error(`websocket closed (${code}${text ? ` ${text}` : ''})`));
+      });
+      ws.on('error', (error) => session.destroy(error));
+      resolve({ ws, session, protocol: checked.protocol, url });
+    });
+  });
+}

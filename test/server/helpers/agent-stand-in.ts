@@ -114,6 +114,8 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.push(ws);
+      // A tunnel torn down mid-frame is expected in some tests; it must not crash the worker.
+      ws.on('error', () => ws.terminate());
       ws.send('hello from the agent');
       ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
     });

@@ -96,12 +96,15 @@ export function userHeaders(user = 'alice', groups: string[] = ['dev', 'system:a
 /** Opens a WebSocket through rpf-server as kube-apiserver would (front-proxy certificate). */
 export function openTunnel(h: Harness, path: string, options: { client?: CertFiles | undefined; headers?: Record<string, string | string[]>; protocols?: string[] }, pki: TestPki): WebSocket {
   const client = 'client' in options ? options.client : pki.frontProxyClient;
-  return new WebSocket(`wss://127.0.0.1:${h.port}${path}`, options.protocols ?? ['v1.rpf.kube-rpf.dev'], {
+  const ws = new WebSocket(`wss://127.0.0.1:${h.port}${path}`, options.protocols ?? ['v1.rpf.kube-rpf.dev'], {
     ca: pki.servingCa.cert,
     ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
     // ws types headers as strings, but Node sends an array as repeated headers.
     headers: (options.headers ?? userHeaders()) as Record<string, string>,
   });
+  // Errors after the awaited events (a reset while closing) must not crash the worker; tests await the events they expect.
+  ws.on('error', () => {});
+  return ws;
 }
 
 /** A finished non-101 answer. */

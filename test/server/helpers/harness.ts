@@ -120,7 +120,7 @@ export interface RawAnswer {
 export function rawRequest(
   h: Harness,
   pki: TestPki,
-  options: { path: string; method?: string; client?: CertFiles | undefined; headers?: Record<string, string | string[]>; upgrade?: boolean; timeoutMs?: number },
+  options: { path: string; method?: string; client?: CertFiles | undefined; headers?: Record<string, string | string[]>; upgrade?: boolean; timeoutMs?: number; body?: string },
 ): Promise<RawAnswer> {
   const client = 'client' in options ? options.client : pki.frontProxyClient;
   const upgradeHeaders =
@@ -136,7 +136,8 @@ export function rawRequest(
       ca: pki.servingCa.cert,
       servername: 'localhost',
       ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
-      headers: { ...upgradeHeaders, ...(options.headers ?? {}) },
+      // Node sends a DELETE body without a length unless told: set it.
+      headers: { ...upgradeHeaders, ...(options.body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(options.body)) }), ...(options.headers ?? {}) },
       agent: false,
     });
     const timer = setTimeout(() => {
@@ -160,7 +161,7 @@ export function rawRequest(
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), upgraded: false });
       });
     });
-    req.end();
+    req.end(options.body);
   });
 }
 

@@ -1,0 +1,50 @@
+// kubectl-rpf as a library: reversePortForward() and the pieces it is built
+// from, for test suites that need pods to call back into them.
+
+/** Start a reverse port-forward; the CLI is a thin layer on this. */
+export { completeOptions, reversePortForward, runReversePortForward, checkAddress } from './library.ts';
+/** Options, the running forward and how it ended. */
+export type { CompletedOptions, ForwardEnd, LogStream, ReverseForward, ReversePortForwardOptions, RunDependencies } from './library.ts';
+
+/** Errors: the class, its code table and a type guard. */
+export { CLIENT_ERROR_CODES, RpfClientError, isRpfClientError, toClientError } from './errors.ts';
+/** Types of the errors. */
+export type { ClientErrorCode, ClientErrorInfo, RpfClientErrorOptions } from './errors.ts';
+
+/** Port specs (KEP-5695 grammar). */
+export { checkPortMapping, formatPortMapping, parsePortSpec, parsePortSpecs } from './port-spec.ts';
+/** A port mapping. */
+export type { PortMapping } from './port-spec.ts';
+
+/** Targets: POD or TYPE/NAME, resolved to a running pod. */
+export { compareActivePods, formatTarget, parseTarget, resolveTargetPod, selectorString, systemClock } from './target.ts';
+/** Target types. */
+export type { LabelSelector, PodObject, ResolveOptions, ResolvedPod, TargetKind, TargetRef, WaitClock } from './target.ts';
+
+/** Kubeconfig, API reads and the install check. */
+export { APISERVICE_NAME, KubeApiClient, apiUrl, checkInstalled, loadKubeContext } from './kube.ts';
+/** Kube types. */
+export type { KubeApiClientOptions, KubeContext, KubeContextOptions, KubeReader } from './kube.ts';
+
+/** The tunnel's WebSocket and session. */
+export { openTunnel, tunnelPath, tunnelUrl } from './tunnel-connection.ts';
+/** Tunnel types. */
+export type { Tunnel, TunnelRequest } from './tunnel-connection.ts';
+
+/** Joining channels to local connections. */
+export { Forwarder, bindListeners, describeDialError, formatHostPort } from './forwarder.ts';
+/** Forwarder types. */
+export type { Dialer, ForwarderOptions, ListenerBinding } from './forwarder.ts';
+
+/** Refusals as errors. */
+export { ERROR_CODE_HEADER, parseStatus, statusError } from './status-error.ts';
+/** A Kubernetes Status body. */
+export type { StatusBody } from './status-error.ts';
+
+/** Go-style durations. */
+export { formatDuration, parseDuration } from './duration.ts';
+
+/** The command line. */
+export { USAGE, clientVersion, parseCommandLine, runCli } from './cli.ts';
+/** Command line types. */
+export type { CliIo, CommandLine } from './cli.ts';

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// kubectl-rpf: the kubectl plugin's entry point. Wires the process (argv,
+// stdout, stderr, signals, exit code) to runCli; nothing else lives here.
+
+import { runCli } from './cli.ts';
+
+const controller = new AbortController();
+let signalled = 0;
+const onSignal = (name: NodeJS.Signals): void => {
+  signalled++;
+  // A second Ctrl-C does not wait for the clean close.
+  if (signalled > 1) process.exit(130);
+  controller.abort(new Error(`received ${name}`));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// A closed pipe on stdout (`kubectl rpf ... | head -1`) must not crash the tunnel.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+  signal: controller.signal,
+});
+process.exitCode = code;
+// Exit once the output is written, even if a pooled API connection lingers.
+setTimeout(() => process.exit(code), 200).unref();

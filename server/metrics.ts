@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** How a tunnel request ended before or at the upgrade (bounded label values). */
-export type SessionOutcome = 'upgraded' | 'rejected' | 'agent_rejected' | 'error';
+export type SessionOutcome = 'upgraded' | 'rejected' | 'agent_rejected' | 'error' | 'client_gone';
 
 /** The metrics of rpf-server. */
 export class ServerMetrics {
@@ -31,7 +31,7 @@ export class ServerMetrics {
     this.sessionsActive = new Gauge({ name: 'rpf_server_sessions_active', help: 'Reverse port-forward tunnels currently open through this server.', registers: [registry] });
     this.sessionRequests = new Counter({
       name: 'rpf_server_session_requests_total',
-      help: 'Tunnel requests by outcome: upgraded, rejected (by this server), agent_rejected (error relayed from the agent), error (agent unreachable or internal).',
+      help: 'Tunnel requests by outcome: upgraded, rejected (by this server), agent_rejected (error relayed from the agent), error (agent unreachable or internal), client_gone (the client left before the upgrade).',
       labelNames: ['outcome'],
       registers: [registry],
     });

@@ -120,7 +120,7 @@ export class UpgradeProxy {
     this.#prepare(req).then(
       (tunnel) => {
         if (socket.destroyed) {
-          this.#reject(socket, started, new RpfServerError('RPF_ERR_SERVER_INTERNAL', 'client went away'), 'error');
+          this.#deps.metrics.sessionRequests.inc({ outcome: 'client_gone' });
           return;
         }
         this.#forward(req, socket, head, tunnel, started);
@@ -192,6 +192,7 @@ export class UpgradeProxy {
       if (!settled) {
         settled = true;
         request.destroy();
+        d.metrics.sessionRequests.inc({ outcome: 'client_gone' });
       }
     });
     request.on('response', (res) => {

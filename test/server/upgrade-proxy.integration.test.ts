@@ -164,6 +164,8 @@ test('a client that goes away while the agent is still opening listeners abandon
   t.true(err instanceof Error);
   await eventually(() => h.agent.requests.length === 1, 'the agent request');
   await h.agent.hangingClosed();
+  const counts = (await h.metrics.sessionRequests.get()).values;
+  t.is(counts.find((v) => v.labels['outcome'] === 'client_gone')?.value, 1);
 });
 
 const refusals: { name: string; setup: (h: Harness) => void; path?: string; headers?: Record<string, string>; method?: string; status: number; code: string; reason: string }[] = [

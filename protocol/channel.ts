@@ -90,6 +90,35 @@ export function channelReasonFor(error: Error | null | undefined): ChannelReason
   }
 }
 
+// Writes queued while one was in flight arrive together; many small ones would
+// each become a DATA frame (9 bytes of header, one push() at the reader). Join
+// runs of small chunks; leave big ones alone, they are not worth a copy.
+const SMALL_CHUNK = 16 * 1024;
+
+function coalesce(chunks: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runBytes = 0;
+  const endRun = (): void => {
+    if (run.length === 1) out.push(run[0] as Buffer);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const chunk of chunks) {
+    if (chunk.length >= SMALL_CHUNK) {
+      endRun();
+      out.push(chunk);
+      continue;
+    }
+    if (runBytes + chunk.length > MAX_DATA_PAYLOAD) endRun();
+    run.push(chunk);
+    runBytes += chunk.length;
+  }
+  endRun();
+  return out;
+}
+
 function unexpected(id: number, what: string): never {
   throw new RpfProtocolError('RPF_ERR_PROTOCOL_UNEXPECTED_FRAME', `channel ${id}: ${what}`);
 }
@@ -239,7 +268,7 @@ export class Channel extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
-    this.#pending = { chunks: chunks.map((c) => c.chunk), index: 0, offset: 0, callback };
+    this.#pending = { chunks: coalesce(chunks.map((c) => c.chunk)), index: 0, offset: 0, callback };
     this.#pump();
   }
 

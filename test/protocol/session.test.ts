@@ -528,3 +528,16 @@ test('constructor options are validated', (t) => {
   t.is(t.throws(() => new Session({ role: 'agent', send, maxChannels: 1.5 }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
   t.is(t.throws(() => new Session({ role: 'proxy' as 'agent', send }), { instanceOf: RpfProtocolError })?.code, 'RPF_ERR_PROTOCOL_INVALID_ARGUMENT');
 });
+
+test('many small writes queued behind one in flight travel as few DATA frames', async (t) => {
+  const pair = sessionPair();
+  const { agentChannel, clientChannel } = await openChannel(pair);
+  const received = collect(clientChannel);
+  const before = pair.sent.agent.length;
+  const data = pattern(10_000, 5);
+  for (let i = 0; i < data.length; i++) agentChannel.write(data.subarray(i, i + 1));
+  agentChannel.end();
+  t.true((await received).equals(data));
+  const frames = pair.sent.agent.slice(before).flatMap((m) => decodeMessage(m)).filter((f) => f.type === 'DATA');
+  t.true(frames.length <= 3, `${frames.length} DATA frames`);
+});

@@ -4,7 +4,8 @@
  *   ports=PORT (repeated, at least one)   0-65535; 0 asks the agent for any free port;
  *                                          no port twice except 0; inside --allowed-ports
  *   address=ADDR (repeated, optional)     an IPv4 or IPv6 literal or "localhost"
- *                                          (= 127.0.0.1 and ::1); default both loopbacks
+ *                                          (= 127.0.0.1 and ::1); default both loopbacks,
+ *                                          which the agent applies itself (::1 best effort)
  *
  * Parsing is pure and reports every bad value as a Status cause with its
  * field path ("ports[1]"), quoting the value.
@@ -21,6 +22,11 @@ export interface TunnelQuery {
   readonly ports: readonly number[];
   /** Addresses to listen on in the pod, normalised, without duplicates. */
   readonly addresses: readonly string[];
+  /**
+   * False when the request named no address (or only `localhost`): the agent
+   * then applies its default, where ::1 is best effort for pods without IPv6.
+   */
+  readonly explicitAddresses: boolean;
 }
 
 /** Addresses used when the request names none. */
@@ -94,6 +100,7 @@ export function parseTunnelQuery(params: URLSearchParams, allowedPorts: readonly
 
   const addressTexts = params.getAll('address');
   const addresses: string[] = [];
+  let explicitAddresses = false;
   if (addressTexts.length > MAX_ADDRESSES) invalid({ reason: 'FieldValueTooMany', message: `at most ${MAX_ADDRESSES} addresses per request`, field: 'address' });
   addressTexts.forEach((text, i) => {
     const normalised = normaliseAddress(text);
@@ -101,6 +108,7 @@ export function parseTunnelQuery(params: URLSearchParams, allowedPorts: readonly
       invalid({ reason: 'FieldValueInvalid', message: `Invalid value: "${text}": must be an IPv4 or IPv6 address or localhost`, field: `address[${i}]` });
       return;
     }
+    if (normalised !== DEFAULT_ADDRESSES) explicitAddresses = true;
     for (const a of normalised) if (!addresses.includes(a)) addresses.push(a);
   });
 
@@ -110,5 +118,5 @@ export function parseTunnelQuery(params: URLSearchParams, allowedPorts: readonly
     const message = policyOnly ? `port not allowed: ${summary}` : `invalid reverse port-forward request: ${summary}`;
     throw new RpfServerError(code, message, { causes });
   }
-  return { ports, addresses: addresses.length > 0 ? addresses : DEFAULT_ADDRESSES };
+  return { ports, addresses: addresses.length > 0 ? addresses : DEFAULT_ADDRESSES, explicitAddresses };
 }

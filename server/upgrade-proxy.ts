@@ -49,7 +49,8 @@ export function agentSessionPath(pod: PodInfo, query: TunnelQuery): string {
   params.append('pod', pod.name);
   params.append('podUID', pod.uid);
   for (const p of query.ports) params.append('ports', String(p));
-  for (const a of query.addresses) params.append('address', a);
+  // Named addresses only: without any, the agent's default makes ::1 best effort (pods without IPv6).
+  if (query.explicitAddresses) for (const a of query.addresses) params.append('address', a);
   return `${AGENT_SESSIONS_PATH}?${params.toString()}`;
 }
 

@@ -30,6 +30,13 @@ for (const c of valid) {
   });
 }
 
+test('addresses count as named only when a literal is given; none or localhost leave the default to the agent', (t) => {
+  t.false(parseTunnelQuery(q('ports=1'), ALL).explicitAddresses);
+  t.false(parseTunnelQuery(q('ports=1&address=localhost'), ALL).explicitAddresses);
+  t.true(parseTunnelQuery(q('ports=1&address=::1'), ALL).explicitAddresses);
+  t.true(parseTunnelQuery(q('ports=1&address=localhost&address=10.0.0.1'), ALL).explicitAddresses);
+});
+
 const invalid: { name: string; query: string; allowed?: PortRange[]; code: ServerErrorCode; fields: string[] }[] = [
   { name: 'no ports', query: '', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports'] },
   { name: 'a word for a port', query: 'ports=http', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports[0]'] },

@@ -42,7 +42,8 @@ test('an authorised upgrade reaches the agent with the right path, query and hea
   t.is(url.searchParams.get('pod'), 'web');
   t.is(url.searchParams.get('podUID'), 'uid-web');
   t.deepEqual(url.searchParams.getAll('ports'), ['8080', '0']);
-  t.deepEqual(url.searchParams.getAll('address'), ['127.0.0.1', '::1']);
+  // No address named: the agent applies its default (::1 best effort).
+  t.deepEqual(url.searchParams.getAll('address'), []);
   t.is(req?.headers['x-rpf-user'], 'alice');
   t.is(req?.headers['x-rpf-uid'], '');
   t.deepEqual(JSON.parse(String(req?.headers['x-rpf-groups'])), ['dev', 'system:authenticated']);
@@ -65,6 +66,16 @@ test('an authorised upgrade reaches the agent with the right path, query and hea
   t.true(Number(end?.['bytesToPod']) > big.length);
   t.true(Number(end?.['bytesFromPod']) > big.length);
   t.true(['client', 'agent'].includes(String(end?.['endedBy'])));
+});
+
+test('addresses the client names are passed to the agent, normalised', async (t) => {
+  const h = await harness(t);
+  const ws = openTunnel(h, tunnelPath('dev', 'web', 'ports=8080&address=10.0.0.10&address=[0:0:0:0:0:0:0:1]'), {}, pki);
+  await once(ws, 'open');
+  const url = new URL(h.agent.requests[0]?.url ?? '', 'https://agent');
+  t.deepEqual(url.searchParams.getAll('address'), ['10.0.0.10', '::1']);
+  t.deepEqual(h.kube.reviews.map((r) => r.resourceAttributes.verb), ['create', 'expose']);
+  ws.close();
 });
 
 test('the agent closing the tunnel closes the client side too', async (t) => {

@@ -1,0 +1,301 @@
+// The client against real sockets: a local HTTP server plays kube-apiserver
+// and, for the tunnel, the agent (the real protocol Session, role 'agent');
+// a local TCP echo server plays the user's service.
+import { once } from 'node:events';
+import test from 'ava';
+import { CHANNEL_REASON, GOAWAY_REASON, RpfProtocolError } from '../../protocol/index.ts';
+import type { Channel } from '../../protocol/index.ts';
+import { RpfClientError, reversePortForward } from '../../client/index.ts';
+import type { LogStream, ReversePortForwardOptions } from '../../client/index.ts';
+import { fakeCluster } from './helpers/fake-cluster.ts';
+import type { FakeClusterOptions } from './helpers/fake-cluster.ts';
+import { closedPort, echoService } from './helpers/local-service.ts';
+
+/** Starts the fake cluster, and a forward against it, capturing the lines by stream. */
+async function start(clusterOptions: FakeClusterOptions, options: Partial<ReversePortForwardOptions> & Pick<ReversePortForwardOptions, 'ports'>) {
+  const cluster = await fakeCluster(clusterOptions);
+  const lines: Record<LogStream, string[]> = { stdout: [], stderr: [] };
+  const agent = cluster.nextAgent();
+  const forward = reversePortForward({
+    kubeconfig: cluster.kubeconfig,
+    target: 'web-1',
+    localHost: '127.0.0.1',
+    log: (line, stream) => lines[stream].push(line),
+    ...options,
+  });
+  return { cluster, lines, agent, forward };
+}
+
+/** Reads a channel until its EOF without destroying it. */
+function readAll(channel: Channel): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    channel.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    channel.once('end', () => resolve(text));
+    channel.once('error', reject);
+  });
+}
+
+/** Reads from a channel until `expected` bytes arrived. */
+async function readBytes(channel: Channel, expected: number): Promise<string> {
+  let text = '';
+  while (text.length < expected) {
+    const [chunk] = (await once(channel, 'data')) as [Buffer];
+    text += chunk.toString();
+  }
+  return text;
+}
+
+test('a forward prints its Forwarding lines and bytes flow both ways through a pod connection', async (t) => {
+  const service = await echoService();
+  const { cluster, lines, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const end = await agent;
+
+  t.deepEqual(lines.stdout, [
+    `Forwarding from 127.0.0.1:8080 in pod default/web-1 -> 127.0.0.1:${service.port}`,
+    `Forwarding from [::1]:8080 in pod default/web-1 -> 127.0.0.1:${service.port}`,
+  ]);
+  t.deepEqual(lines.stderr, []);
+  t.deepEqual(running.listeners, [
+    { address: '127.0.0.1', remotePort: 8080, localPort: service.port },
+    { address: '::1', remotePort: 8080, localPort: service.port },
+  ]);
+  t.deepEqual(running.pod, { namespace: 'default', name: 'web-1' });
+  t.is(running.protocol, 'v1.rpf.kube-rpf.dev');
+  t.is(end.path, '/apis/rpf.kube-rpf.dev/v1alpha1/namespaces/default/pods/web-1/reverseportforward');
+  t.deepEqual(end.query.getAll('ports'), ['8080']);
+  t.deepEqual(end.query.getAll('address'), []);
+  t.is(end.headers.authorization, 'Bearer test-token');
+  t.is(end.headers['sec-websocket-protocol'], 'v1.rpf.kube-rpf.dev');
+
+  const channel = end.connect(8080);
+  await once(channel, 'accepted');
+  channel.write('hello');
+  t.is(await readBytes(channel, 5), 'hello');
+  t.deepEqual(lines.stdout.slice(2), ['Handling connection for 8080']);
+  await running.close();
+});
+
+test('half-close travels as a FIN: the local service still answers after the pod side finished writing', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const channel = (await agent).connect(8080);
+  const received = readAll(channel);
+  channel.end('ping');
+  // The echo server sees the FIN, sends "bye" and its own FIN, which ends our readable side.
+  t.is(await received, 'pingbye');
+  await running.close();
+});
+
+test('a refused local dial rejects only that connection; the session stays up', async (t) => {
+  const service = await echoService();
+  const refused = await closedPort();
+  const { cluster, lines, agent, forward } = await start({}, { ports: [`8080:${refused}`, `9090:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const end = await agent;
+
+  const failed = end.connect(8080);
+  const [error] = (await once(failed, 'error')) as [RpfProtocolError];
+  t.is(error.code, 'RPF_ERR_PROTOCOL_OPEN_FAILED');
+  t.is(error.reason, CHANNEL_REASON.CONNECT_REFUSED);
+  t.true(error.message.includes(`dial tcp 127.0.0.1:${refused}: connect: connection refused`));
+  t.deepEqual(lines.stderr, [`an error occurred forwarding 8080 -> ${refused}: dial tcp 127.0.0.1:${refused}: connect: connection refused`]);
+
+  const ok = end.connect(9090);
+  await once(ok, 'accepted');
+  ok.write('still up');
+  t.is(await readBytes(ok, 8), 'still up');
+  t.false(end.session.closed);
+  await running.close();
+});
+
+test('close() ends the session cleanly: GOAWAY to the agent, closed resolves without an error', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const end = await agent;
+  const channel = end.connect(8080);
+  await once(channel, 'accepted');
+  const agentClosed = once(end.session, 'close');
+  await running.close();
+  const [agentError] = (await agentClosed) as [RpfProtocolError | undefined];
+  t.is(agentError, undefined);
+  t.deepEqual(await running.closed, {});
+  t.true(channel.destroyed);
+});
+
+test('a 0:LOCAL spec prints the port the agent picked and routes its connections', async (t) => {
+  const service = await echoService();
+  const { cluster, lines, agent, forward } = await start({}, { ports: [`0:${service.port}`], address: ['127.0.0.1'] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const end = await agent;
+  const picked = end.listeners[0]?.port ?? 0;
+  t.not(picked, 0);
+  t.deepEqual(end.query.getAll('ports'), ['0']);
+  t.deepEqual(end.query.getAll('address'), ['127.0.0.1']);
+  t.deepEqual(lines.stdout, [`Forwarding from 127.0.0.1:${picked} in pod default/web-1 -> 127.0.0.1:${service.port}`]);
+  t.deepEqual(running.listeners, [{ address: '127.0.0.1', remotePort: picked, localPort: service.port }]);
+  const channel = end.connect(picked);
+  await once(channel, 'accepted');
+  channel.write('zero');
+  t.is(await readBytes(channel, 4), 'zero');
+  await running.close();
+});
+
+test('a reset from the pod side resets the local connection', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const channel = (await agent).connect(8080);
+  await once(channel, 'accepted');
+  channel.write('x');
+  await readBytes(channel, 1);
+  const local = service.accepted[0];
+  t.truthy(local);
+  const localError = new Promise<NodeJS.ErrnoException>((resolve) => local!.once('error', resolve));
+  channel.reset(CHANNEL_REASON.CONNECTION_RESET);
+  // An RST, not a FIN: the local service sees ECONNRESET.
+  t.is((await localError).code, 'ECONNRESET');
+  await running.close();
+});
+
+test('the agent going away without GOAWAY resolves closed with CONNECTION_LOST', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  (await agent).ws.terminate();
+  const { error } = await running.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_CONNECTION_LOST');
+  t.true(error?.message.startsWith("lost connection to the pod's reverse port-forward: "));
+});
+
+test('a GOAWAY from the agent (pod gone) resolves closed with SESSION_ENDED and its message', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  (await agent).session.close(GOAWAY_REASON.POD_GONE, 'pod default/web-1 was deleted');
+  const { error } = await running.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_SESSION_ENDED');
+  t.regex(error?.message ?? '', /^lost connection to the pod's reverse port-forward: .*pod default\/web-1 was deleted$/);
+});
+
+test('a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`], keepaliveIntervalMs: 50, keepaliveTimeoutMs: 300 });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  // The agent stops reading and answering: a dead peer behind a live TCP connection.
+  const end = await agent;
+  (end.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  const { error } = await running.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_KEEPALIVE_TIMEOUT');
+});
+
+test('an upgrade refused with a 409 Status fails with the Status message', async (t) => {
+  const message = 'error creating reverse port-forward listener: port 8080 already in use';
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason: 'Conflict',
+    details: { causes: [{ reason: 'RPF_ERR_AGENT_PORT_IN_USE', message }] },
+    code: 409,
+  });
+  const { cluster, forward } = await start({ refuse: { status: 409, body } }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_UPSTREAM');
+  t.is(error?.message, message);
+  t.is(error?.status, 409);
+  t.is(error?.upstreamCode, 'RPF_ERR_AGENT_PORT_IN_USE');
+});
+
+test('an upgrade forbidden by RBAC fails with FORBIDDEN and the Status message', async (t) => {
+  const message = 'pods "web-1" is forbidden: User "bob" cannot get resource "pods/reverseportforward" in API group "rpf.kube-rpf.dev" in the namespace "default"';
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 });
+  const { cluster, forward } = await start({ refuse: { status: 403, body } }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_FORBIDDEN');
+  t.is(error?.message, message);
+});
+
+test('a plain-text refusal is reported with its status and first line', async (t) => {
+  const { cluster, forward } = await start({ refuse: { status: 502, body: 'upstream connect error\n', headers: { 'Content-Type': 'text/plain' } } }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_UPSTREAM');
+  t.is(error?.message, 'error upgrading connection: the server answered 502 Bad Gateway: upstream connect error');
+});
+
+test('an agent that answers with another protocol version fails with VERSION_MISMATCH', async (t) => {
+  const { cluster, forward } = await start({ subprotocol: 'v9.rpf.kube-rpf.dev' }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_VERSION_MISMATCH');
+  t.regex(error?.message ?? '', /v9\.rpf\.kube-rpf\.dev/);
+});
+
+test('a cluster without kube-rpf fails before any upgrade with the fixed message', async (t) => {
+  const { cluster, forward } = await start({ apiService: 'missing' }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_NOT_INSTALLED');
+  t.is(error?.message, 'kube-rpf is not installed in this cluster (APIService v1alpha1.rpf.kube-rpf.dev not found)');
+  t.false(cluster.requests.some((r) => r.method.includes('upgrade')));
+});
+
+test('a user who may not read APIServices still gets a tunnel', async (t) => {
+  const service = await echoService();
+  const { cluster, forward } = await start({ apiService: 'forbidden' }, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  t.is(running.listeners.length, 2);
+  await running.close();
+});
+
+test('a missing pod fails with POD_NOT_FOUND before any upgrade', async (t) => {
+  const { cluster, forward } = await start({}, { ports: ['8080:3000'], target: 'pod/nope' });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_POD_NOT_FOUND');
+  t.is(error?.message, 'pods "nope" not found');
+});
+
+test('rejected credentials fail with UNAUTHORIZED', async (t) => {
+  const { cluster, forward } = await start({ token: 'other-token' }, { ports: ['8080:3000'] });
+  t.teardown(() => cluster.close());
+  // The kubeconfig carries the cluster's token; replace the expectation after the fact.
+  cluster.options.token = 'rotated';
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_UNAUTHORIZED');
+});
+
+test('an API server that is not there fails with CONNECT_FAILED', async (t) => {
+  const { cluster, forward } = await start({}, { ports: ['8080:3000'] });
+  await cluster.close();
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_CONNECT_FAILED');
+});

@@ -1,0 +1,82 @@
+// The real entry point as a process, the way kubectl runs the plugin and the
+// end-to-end tests will: stdout carries only the fixed lines, stderr one
+// `error: ...` line per failure, SIGINT ends a session with exit code 0.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { fakeCluster } from './helpers/fake-cluster.ts';
+import type { FakeCluster } from './helpers/fake-cluster.ts';
+import { echoService } from './helpers/local-service.ts';
+
+const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../client/main.ts');
+
+/** Starts kubectl-rpf against the fake cluster; resolves helpers to read its output. */
+function kubectlRpf(cluster: FakeCluster, args: string[]) {
+  const child = spawn(process.execPath, [main, '--kubeconfig', cluster.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    exited,
+    out: () => stdout,
+    err: () => stderr,
+    /** Resolves once stdout holds `lines` lines. */
+    async stdoutLines(lines: number): Promise<string[]> {
+      while (stdout.split('\n').length - 1 < lines) await once(child.stdout, 'data');
+      return stdout.split('\n').slice(0, lines);
+    },
+  };
+}
+
+test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stderr', async (t) => {
+  const service = await echoService();
+  const cluster = await fakeCluster();
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const agent = cluster.nextAgent();
+  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  t.deepEqual(await run.stdoutLines(2), [
+    `Forwarding from 127.0.0.1:8080 in pod default/web-1 -> localhost:${service.port}`,
+    `Forwarding from [::1]:8080 in pod default/web-1 -> localhost:${service.port}`,
+  ]);
+  const end = await agent;
+  const channel = end.connect(8080);
+  await once(channel, 'accepted');
+  t.deepEqual((await run.stdoutLines(3))[2], 'Handling connection for 8080');
+  const agentClosed = once(end.session, 'close');
+  run.child.kill('SIGINT');
+  t.is(await run.exited, 0);
+  t.deepEqual(await agentClosed, [undefined]);
+  t.is(run.err(), '');
+});
+
+test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
+  const service = await echoService();
+  const cluster = await fakeCluster();
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const agent = cluster.nextAgent();
+  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  await run.stdoutLines(2);
+  (await agent).ws.terminate();
+  t.is(await run.exited, 1);
+  const lines = run.err().split('\n').filter(Boolean);
+  t.is(lines.length, 1);
+  t.true(lines[0]?.startsWith("error: lost connection to the pod's reverse port-forward: "));
+});
+
+test('a refused upgrade is one error line with the Status message and exit code 1', async (t) => {
+  const message = 'error creating reverse port-forward listener: port 8080 already in use';
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Conflict', code: 409 });
+  const cluster = await fakeCluster({ refuse: { status: 409, body } });
+  t.teardown(() => cluster.close());
+  const run = kubectlRpf(cluster, ['web-1', '8080:3000']);
+  t.is(await run.exited, 1);
+  t.is(run.out(), '');
+  t.is(run.err(), `error: ${message}\n`);
+});

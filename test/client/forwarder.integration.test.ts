@@ -79,6 +79,30 @@ test('a forward prints its Forwarding lines and bytes flow both ways through a p
   await running.close();
 });
 
+test('concurrent connections each carry a few megabytes both ways, intact', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  const end = await agent;
+  const size = 3 * 1024 * 1024;
+  const transfers = Array.from({ length: 8 }, async (_, i) => {
+    const payload = Buffer.alloc(size, i + 1);
+    const channel = end.connect(8080);
+    const chunks: Buffer[] = [];
+    channel.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = once(channel, 'end');
+    channel.end(payload);
+    await ended;
+    const echoed = Buffer.concat(chunks);
+    // The echo server appends "bye" after our FIN.
+    return echoed.length === size + 3 && echoed.subarray(0, size).equals(payload) && echoed.subarray(size).toString() === 'bye';
+  });
+  t.deepEqual(await Promise.all(transfers), Array(8).fill(true));
+  await running.close();
+});
+
 test('half-close travels as a FIN: the local service still answers after the pod side finished writing', async (t) => {
   const service = await echoService();
   const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });

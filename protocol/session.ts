@@ -241,15 +241,21 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Feeds one incoming WebSocket message. A protocol violation ends the
-   * session ('error' then 'close'); exceptions thrown by listeners propagate.
+   * Feeds one incoming WebSocket message; takes ws's `(data, isBinary)` as they
+   * come (`Buffer`, `ArrayBuffer` or `Buffer[]`). A text message or any other
+   * protocol violation ends the session ('error' then 'close'); exceptions
+   * thrown by listeners propagate.
    */
-  receive(message: Uint8Array): void {
+  receive(data: Uint8Array | ArrayBuffer | readonly Uint8Array[], isBinary = true): void {
     if (this.#closed) return;
+    const message = asBytes(data);
     this.#keepalive.received();
     this.#stats.messagesIn++;
     this.#stats.wireBytesIn += message.byteLength;
     try {
+      if (!isBinary) {
+        throw new RpfProtocolError('RPF_ERR_PROTOCOL_MALFORMED_FRAME', 'text WebSocket message: the tunnel carries binary messages only');
+      }
       const frames = decodeMessage(message, { maxMessageSize: this.#maxMessageSize });
       for (const frame of frames) {
         if (this.#closed) return;
@@ -479,6 +485,12 @@ export class Session extends EventEmitter<SessionEvents> {
 }
 
 function noop(): void {}
+
+function asBytes(data: Uint8Array | ArrayBuffer | readonly Uint8Array[]): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return Buffer.concat(data);
+}
 
 function unexpected(what: string): RpfProtocolError {
   return new RpfProtocolError('RPF_ERR_PROTOCOL_UNEXPECTED_FRAME', what);

@@ -541,3 +541,22 @@ test('many small writes queued behind one in flight travel as few DATA frames', 
   const frames = pair.sent.agent.slice(before).flatMap((m) => decodeMessage(m)).filter((f) => f.type === 'DATA');
   t.true(frames.length <= 3, `${frames.length} DATA frames`);
 });
+
+test('a text WebSocket message is a protocol error', (t) => {
+  const { session } = loneSession({ role: 'client' });
+  session.receive(Buffer.from('hello'), false);
+  t.is(session.closeError?.code, 'RPF_ERR_PROTOCOL_MALFORMED_FRAME');
+});
+
+test('receive() takes a message as an ArrayBuffer or as fragments, the way ws may deliver it', (t) => {
+  const { session } = loneSession({ role: 'client' });
+  const heard: unknown[] = [];
+  session.on('listening', (listeners) => heard.push(listeners));
+  const message = encodeFrame({ type: 'LISTENING', listeners: [{ address: '::1', port: 1, requestedPort: 1 }] });
+  const arrayBuffer = new ArrayBuffer(message.length);
+  new Uint8Array(arrayBuffer).set(message);
+  session.receive(arrayBuffer);
+  session.receive([message.subarray(0, 4), message.subarray(4)]);
+  t.is(heard.length, 2);
+  t.false(session.closed);
+});

@@ -147,7 +147,7 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
         send: (message, done) => ws.send(message, { binary: true }, done),
       });
       request.setup(session);
-      ws.on('message', (data: Buffer) => session.receive(data));
+      ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
       ws.on('close', (code, reason) => {
         const text = reason.toString('utf8');
         session.destroy(new Error(`websocket closed (${code}${text ? ` ${text}` : ''})`));

@@ -323,3 +323,14 @@ test('an API server that is not there fails with CONNECT_FAILED', async (t) => {
   const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_CONNECT_FAILED');
 });
+
+test('a text message from the agent is a protocol error that ends the session', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  (await agent).ws.send('not a frame');
+  const { error } = await running.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_PROTOCOL');
+});

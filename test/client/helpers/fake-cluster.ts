@@ -151,7 +151,7 @@ export class FakeCluster {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session({ keepaliveIntervalMs: 0, ...this.options.agentSession, role: 'agent', send: (m, done) => ws.send(m, { binary: true }, done) });
-      ws.on('message', (data: Buffer) => session.receive(data));
+      ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
       ws.on('close', () => session.destroy(new Error('websocket closed')));
       ws.on('error', () => {});
       const ports = url.searchParams.getAll('ports').map(Number);

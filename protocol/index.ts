@@ -63,6 +63,10 @@ export type { OpenRequest, SendFunction, SessionEvents, SessionOptions, SessionR
 export { Channel, channelReasonFor } from './channel.ts';
 /** Channel lifecycle states. */
 export type { ChannelState } from './channel.ts';
+/** Joins a channel to its TCP socket, FIN as EOF and RST as RESET. */
+export { joinSocket } from './join-socket.ts';
+/** A socket joinSocket can reset. */
+export type { ResettableSocket } from './join-socket.ts';
 /** The real clock and the clock interface sessions take. */
 export { systemTimers } from './keepalive.ts';
 /** Injected clock and timers. */

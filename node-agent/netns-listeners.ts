@@ -13,8 +13,10 @@ import type { ListenReply, ListenRequest } from './listener-helper.ts';
 /** One listener to open. `optional` ones (the default ::1) may be missing in the pod. */
 export interface ListenerSpec {
   address: string;
-  /** 0 asks for any free port; every address of one spec list gets the same port. */
+  /** 0 asks for any free port; every address of one group gets the same picked port. */
   port: number;
+  /** Which requested port this is (its index in the request): one `0` picks one port for all its addresses. */
+  group?: number;
   optional?: boolean;
 }
 
@@ -86,9 +88,9 @@ export class NsenterListenerOpener implements ListenerOpener {
         setTimeout(() => reject(new RpfAgentError('RPF_ERR_AGENT_NETNS', `the listener helper did not answer within ${ms} ms`)), ms).unref(),
       );
     try {
-      let pickedPort: number | undefined;
+      const pickedPorts = new Map<number, number>();
       for (const spec of specs) {
-        const port = spec.port === 0 ? (pickedPort ?? 0) : spec.port;
+        const port = spec.port === 0 ? (pickedPorts.get(spec.group ?? 0) ?? 0) : spec.port;
         const { reply, server } = await Promise.race([listenOnce(spec.address, port), exited, timeout(this.#timeoutMs)]);
         if (reply.type === 'failed' || !server) {
           const code = reply.type === 'failed' ? reply.code : 'NO_HANDLE';
@@ -99,7 +101,7 @@ export class NsenterListenerOpener implements ListenerOpener {
         // must not close our side before the reply arrives.
         // (net.Server reads this property for every connection it accepts.)
         (server as net.Server & { allowHalfOpen: boolean }).allowHalfOpen = true;
-        if (spec.port === 0) pickedPort = reply.port;
+        if (spec.port === 0) pickedPorts.set(spec.group ?? 0, reply.port);
         opened.push({ address: spec.address, port: reply.port, requestedPort: spec.port, server });
       }
       if (opened.length === 0) {

@@ -39,11 +39,11 @@ export function parseSessionRequest(url: URL, headers: Record<string, string | s
 
   const addresses = requested.length > 0 ? requested : DEFAULT_ADDRESSES;
   const listeners: ListenerSpec[] = [];
-  for (const port of ports) {
+  for (const [group, port] of ports.entries()) {
     for (const address of addresses) {
       // The default ::1 is best effort, as kubectl port-forward treats it: a pod
       // without IPv6 still gets its 127.0.0.1 listener.
-      listeners.push({ address, port, optional: requested.length === 0 && address === '::1' });
+      listeners.push({ address, port, group, optional: requested.length === 0 && address === '::1' });
     }
   }
   const header = (name: string) => {

@@ -84,3 +84,19 @@ test.serial('0:LOCAL gets a free port in the pod, reported and working', async (
     await web.close();
   }
 });
+
+test.serial('two 0:LOCAL specs get two different ports, each reaching its own server', async (t) => {
+  const a = await startHttpServer('first\n');
+  const b = await startHttpServer('second\n');
+  const rpf = await startRpf(['-n', namespace, 'app', `0:${a.port}`, `0:${b.port}`], 4);
+  try {
+    const portFor = (local: number) => rpf.forwarding.find((f) => f.localPort === local && f.address === '127.0.0.1')!.remotePort;
+    t.not(portFor(a.port), portFor(b.port));
+    t.is((await fetchInPod(`http://127.0.0.1:${portFor(a.port)}/`)).body, 'first\n');
+    t.is((await fetchInPod(`http://127.0.0.1:${portFor(b.port)}/`)).body, 'second\n');
+  } finally {
+    await rpf.stop();
+    await a.close();
+    await b.close();
+  }
+});

@@ -55,6 +55,19 @@ test.serial('listeners opened in a namespace accept that namespace\'s connection
   }
 });
 
+test.serial('two 0 ports in one request pick two different ports', async (t) => {
+  const listeners = await new NsenterListenerOpener().open(nsPath, [
+    { address: '127.0.0.1', port: 0, group: 0 },
+    { address: '127.0.0.1', port: 0, group: 1 },
+  ]);
+  try {
+    t.is(listeners.length, 2);
+    t.not(listeners[0]!.port, listeners[1]!.port);
+  } finally {
+    for (const listener of listeners) listener.server.close();
+  }
+});
+
 test.serial('a port in use fails all or nothing with a 409 naming the port', async (t) => {
   const opener = new NsenterListenerOpener();
   const [first] = await opener.open(nsPath, [{ address: '127.0.0.1', port: 0 }]);

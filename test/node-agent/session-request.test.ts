@@ -8,8 +8,8 @@ const url = (query: string) => new URL(`https://rpf-agent/v1/sessions?namespace=
 test('default addresses are both loopbacks, with ::1 optional as kubectl port-forward treats it', (t) => {
   const request = parseSessionRequest(url('ports=8080'), { 'x-rpf-user': 'alice' });
   t.deepEqual(request.listeners, [
-    { address: '127.0.0.1', port: 8080, optional: false },
-    { address: '::1', port: 8080, optional: true },
+    { address: '127.0.0.1', port: 8080, group: 0, optional: false },
+    { address: '::1', port: 8080, group: 0, optional: true },
   ]);
   t.deepEqual(request.target, { namespace: 'dev', pod: 'api', podUID: UID, user: 'alice' });
   t.false(request.exposed);
@@ -18,10 +18,10 @@ test('default addresses are both loopbacks, with ::1 optional as kubectl port-fo
 test('explicit addresses are all required and a non-loopback one marks the session exposed', (t) => {
   const request = parseSessionRequest(url('ports=80&ports=0&address=0.0.0.0'), {});
   t.deepEqual(
-    request.listeners.map((l) => [l.address, l.port, l.optional]),
+    request.listeners.map((l) => [l.address, l.port, l.group, l.optional]),
     [
-      ['0.0.0.0', 80, false],
-      ['0.0.0.0', 0, false],
+      ['0.0.0.0', 80, 0, false],
+      ['0.0.0.0', 0, 1, false],
     ],
   );
   t.true(request.exposed);

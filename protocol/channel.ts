@@ -240,13 +240,16 @@ export class Channel extends Duplex {
     this.destroy();
   }
 
-  /** Sends RESET with an explicit reason and destroys the channel without an error. */
+  /**
+   * Sends RESET with an explicit reason (OPEN_FAIL on a client channel not yet
+   * accepted) and destroys the channel without an error.
+   */
   reset(reason: ChannelReason = CHANNEL_REASON.CANCELLED, message = ''): void {
-    if (this.#state === 'closed' || this.destroyed) {
-      this.destroy();
+    if (this.#state === 'pending') {
+      this.reject(reason, message);
       return;
     }
-    this.#sendReset(reason, message);
+    if (this.#state !== 'closed' && !this.destroyed) this.#sendReset(reason, message);
     this.destroy();
   }
 

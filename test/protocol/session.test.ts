@@ -560,3 +560,23 @@ test('receive() takes a message as an ArrayBuffer or as fragments, the way ws ma
   t.is(heard.length, 2);
   t.false(session.closed);
 });
+
+test('a client channel reset before it was accepted answers OPEN_FAIL with the reason', async (t) => {
+  const pair = sessionPair();
+  pair.client.on('open', (channel) => channel.reset(CHANNEL_REASON.SESSION_CLOSING, 'shutting down'));
+  const error = await errorOf(pair.agent.open(REQUEST));
+  t.is(error.code, 'RPF_ERR_PROTOCOL_OPEN_FAILED');
+  t.is(error.reason, CHANNEL_REASON.SESSION_CLOSING);
+});
+
+test('the agent channel emits accepted once, when OPEN_OK arrives', async (t) => {
+  const pair = sessionPair();
+  pair.client.on('open', (channel) => channel.accept());
+  const channel = pair.agent.open(REQUEST);
+  let accepted = 0;
+  channel.on('accepted', () => accepted++);
+  await ticks(4);
+  t.is(accepted, 1);
+  t.is(channel.state, 'open');
+  t.is(pair.client.stats.channelsOpenedTotal, 1);
+});

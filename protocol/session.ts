@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Channel } from './channel.ts';
 import type { ChannelControl, ChannelHost } from './channel.ts';
-import { decodeMessage } from './codec.ts';
+import { decodeMessage, prepareFrame } from './codec.ts';
 import type { ChannelFrame, Frame, ListenerInfo } from './codec.ts';
 import {
   CHANNEL_REASON,
@@ -225,10 +225,13 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new RpfProtocolError('RPF_ERR_PROTOCOL_CONNECTION_LIMIT', 'channel ids of this session are used up; open a new session');
     }
     const id = this.#nextId;
-    // Validates the request (throws INVALID_ARGUMENT) before anything is committed.
-    this.#batcher.push({ type: 'OPEN', channel: id, window: this.#initialWindow, ...pick(request) });
+    const frame: Frame = { type: 'OPEN', channel: id, window: this.#initialWindow, ...pick(request) };
+    prepareFrame(frame); // validates the request (throws INVALID_ARGUMENT) before anything is committed
     this.#nextId += 2;
-    return this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#initialWindow, remoteWindow: 0 });
+    // Registered before OPEN leaves, so no answer can arrive for a channel we do not know yet.
+    const channel = this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#initialWindow, remoteWindow: 0 });
+    this.#batcher.push(frame);
+    return channel;
   }
 
   /** Agent side: reports the listeners opened in the pod (LISTENING). */

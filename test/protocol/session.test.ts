@@ -580,3 +580,24 @@ test('the agent channel emits accepted once, when OPEN_OK arrives', async (t) =>
   t.is(channel.state, 'open');
   t.is(pair.client.stats.channelsOpenedTotal, 1);
 });
+
+test('sessions joined by a transport that delivers synchronously still carry everything', async (t) => {
+  let agent: Session | undefined;
+  let client: Session | undefined;
+  agent = new Session({ role: 'agent', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (client?.receive(m), done()) });
+  client = new Session({ role: 'client', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (agent?.receive(m), done()) });
+  const echoed = new Promise<void>((resolve) =>
+    client.on('open', (channel) => {
+      channel.accept();
+      channel.pipe(channel);
+      channel.on('finish', resolve);
+    }),
+  );
+  const channel = agent.open(REQUEST);
+  const data = pattern(100_000, 9);
+  const back = collect(channel);
+  channel.end(data);
+  t.true((await back).equals(data));
+  await echoed;
+  t.false(agent.closed || client.closed);
+});

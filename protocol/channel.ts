@@ -9,7 +9,8 @@
 import { Duplex } from 'node:stream';
 import { CHANNEL_REASON, MAX_DATA_PAYLOAD, MAX_WINDOW } from './constants.ts';
 import type { ChannelReason } from './constants.ts';
-import type { ChannelFrame } from './codec.ts';
+import type { ChannelFrame } from './frames.ts';
+import { channelReasonFor } from './channel-reason.ts';
 import { RpfProtocolError } from './errors.ts';
 
 /**
@@ -65,29 +66,6 @@ interface PendingWrite {
   index: number;
   offset: number;
   callback: (error?: Error | null) => void;
-}
-
-/** The RESET or OPEN_FAIL reason that best describes a local error. */
-export function channelReasonFor(error: Error | null | undefined): ChannelReason {
-  if (error === null || error === undefined) return CHANNEL_REASON.CANCELLED;
-  if (error instanceof RpfProtocolError && error.reason !== undefined) return error.reason;
-  switch ((error as { code?: unknown }).code) {
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return CHANNEL_REASON.CONNECTION_RESET;
-    case 'ECONNREFUSED':
-      return CHANNEL_REASON.CONNECT_REFUSED;
-    case 'ETIMEDOUT':
-      return CHANNEL_REASON.TIMEOUT;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-      return CHANNEL_REASON.CONNECT_FAILED;
-    default:
-      return CHANNEL_REASON.INTERNAL_ERROR;
-  }
 }
 
 // Writes queued while one was in flight arrive together; many small ones would

@@ -34,12 +34,12 @@ export type { ProtocolErrorCode, ProtocolErrorInfo, ProtocolErrorScope, RpfProto
 
 /** Pure frame encode and decode. */
 export { decodeMessage, encodeFrame, encodeFrames, prepareFrame, truncateUtf8 } from './codec.ts';
+/** Codec option and prepared-frame types. */
+export type { DecodeOptions, EncodedFrame } from './codec.ts';
 /** Frame shapes. */
 export type {
   ChannelFrame,
   DataFrame,
-  DecodeOptions,
-  EncodedFrame,
   EofFrame,
   Frame,
   GoawayFrame,
@@ -53,14 +53,20 @@ export type {
   ResetFrame,
   SessionFrame,
   WindowAdjustFrame,
-} from './codec.ts';
+} from './frames.ts';
 
 /** The session multiplexer and its channels. */
 export { Session } from './session.ts';
-/** Session options, events and counters. */
-export type { OpenRequest, SendFunction, SessionEvents, SessionOptions, SessionRole, SessionStats } from './session.ts';
-/** A channel (one TCP connection in the tunnel) and the mapping of local errors to reset reasons. */
-export { Channel, channelReasonFor } from './channel.ts';
+/** Session events, counters and the agent's open request. */
+export type { OpenRequest, SessionEvents, SessionStats } from './session.ts';
+/** Session options and their completion (defaults filled in, values checked). */
+export { completeSessionOptions } from './session-options.ts';
+/** Session option types. */
+export type { CompleteSessionOptions, SendFunction, SessionOptions, SessionRole } from './session-options.ts';
+/** A channel: one TCP connection in the tunnel. */
+export { Channel } from './channel.ts';
+/** The RESET or OPEN_FAIL reason for a local socket error. */
+export { channelReasonFor } from './channel-reason.ts';
 /** Channel lifecycle states. */
 export type { ChannelState } from './channel.ts';
 /** Joins a channel to its TCP socket, FIN as EOF and RST as RESET. */

@@ -6,57 +6,15 @@ import { EventEmitter } from 'node:events';
 import { Channel } from './channel.ts';
 import type { ChannelControl, ChannelHost } from './channel.ts';
 import { decodeMessage, prepareFrame } from './codec.ts';
-import type { ChannelFrame, Frame, ListenerInfo } from './codec.ts';
-import {
-  CHANNEL_REASON,
-  DEFAULT_INITIAL_WINDOW,
-  DEFAULT_KEEPALIVE_INTERVAL_MS,
-  DEFAULT_KEEPALIVE_TIMEOUT_MS,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_SEND_HIGH_WATER_MARK,
-  GOAWAY_REASON,
-  MAX_CHANNEL_ID,
-  MAX_MESSAGE_SIZE,
-  MAX_WINDOW,
-} from './constants.ts';
+import type { ChannelFrame, Frame, ListenerInfo } from './frames.ts';
+import { CHANNEL_REASON, GOAWAY_REASON, MAX_CHANNEL_ID } from './constants.ts';
 import type { GoawayReason } from './constants.ts';
 import { RpfProtocolError, isRpfProtocolError } from './errors.ts';
-import { Keepalive, systemTimers } from './keepalive.ts';
-import type { Timers } from './keepalive.ts';
+import { Keepalive } from './keepalive.ts';
+import { completeSessionOptions } from './session-options.ts';
+import type { CompleteSessionOptions, SessionOptions, SessionRole } from './session-options.ts';
+import { TransportGate } from './transport-gate.ts';
 import { WriteBatcher } from './write-batcher.ts';
-
-/** Which end of the tunnel a session is: the node agent opens channels, the client accepts them. */
-export type SessionRole = 'agent' | 'client';
-
-/**
- * Hands one message to the transport. If the function declares a second
- * parameter, call `done` once the message left (ws: `ws.send(m, done)`); the
- * session then holds DATA while more than `sendHighWaterMark` bytes are not
- * done. A one-parameter function opts out of that transport backpressure.
- */
-export type SendFunction = (message: Buffer, done: (error?: Error | null) => void) => void;
-
-/** Options of {@link Session}. */
-export interface SessionOptions {
-  role: SessionRole;
-  send: SendFunction;
-  /** Most channels open at once (default 256); the agent's open() beyond it throws CONNECTION_LIMIT. */
-  maxChannels?: number;
-  /** Receive window per channel in bytes (default 1 MiB); bounds each channel's buffered input. */
-  initialWindow?: number;
-  /** Idle time before a PING (default 5 s); 0 disables keepalive. */
-  keepaliveIntervalMs?: number;
-  /** Silence after which the peer is dead (default 15 s). */
-  keepaliveTimeoutMs?: number;
-  /** Clock and timers (default: the real ones, unref'd). */
-  timers?: Timers;
-  /** Schedules the flush of a tick's frames (default setImmediate). */
-  schedule?: (fn: () => void) => void;
-  /** Bytes sent and not done above which DATA waits (default 4 MiB). */
-  sendHighWaterMark?: number;
-  /** Largest message sent or accepted (default MAX_MESSAGE_SIZE). */
-  maxMessageSize?: number;
-}
 
 /** Where an agent-side channel's connection came from. */
 export interface OpenRequest {
@@ -113,21 +71,14 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Which end this is. */
   readonly role: SessionRole;
 
-  readonly #send: SendFunction;
-  readonly #sendUsesDone: boolean;
-  readonly #maxChannels: number;
-  readonly #initialWindow: number;
-  readonly #sendHighWaterMark: number;
-  readonly #maxMessageSize: number;
-  readonly #timers: Timers;
+  readonly #options: CompleteSessionOptions;
   readonly #batcher: WriteBatcher;
   readonly #keepalive: Keepalive;
   readonly #host: ChannelHost;
   readonly #channels = new Map<number, Entry>();
-  readonly #waiting = new Set<ChannelControl>();
+  readonly #gate: TransportGate;
   #nextId = 1;
   #highestSeenId = 0;
-  #outstanding = 0;
   #closed = false;
   #closeError: RpfProtocolError | undefined = undefined;
   readonly #stats: Omit<SessionStats, 'channelsOpen'> = {
@@ -142,41 +93,40 @@ export class Session extends EventEmitter<SessionEvents> {
     lastRttMs: undefined,
   };
 
+  /** Throws RPF_ERR_PROTOCOL_INVALID_ARGUMENT for an invalid option. */
   constructor(options: SessionOptions) {
     super();
-    if (options.role !== 'agent' && options.role !== 'client') {
-      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `role must be 'agent' or 'client', got ${String(options.role)}`);
-    }
-    this.role = options.role;
-    this.#send = options.send;
-    this.#sendUsesDone = options.send.length >= 2;
-    this.#maxChannels = positiveInteger('maxChannels', options.maxChannels ?? DEFAULT_MAX_CHANNELS);
-    this.#initialWindow = positiveInteger('initialWindow', options.initialWindow ?? DEFAULT_INITIAL_WINDOW);
-    if (this.#initialWindow > MAX_WINDOW) {
-      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `initialWindow must be at most 2^31-1, got ${this.#initialWindow}`);
-    }
-    this.#sendHighWaterMark = positiveInteger('sendHighWaterMark', options.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK);
-    this.#maxMessageSize = positiveInteger('maxMessageSize', options.maxMessageSize ?? MAX_MESSAGE_SIZE);
-    this.#timers = options.timers ?? systemTimers;
+    const o = completeSessionOptions(options);
+    this.#options = o;
+    this.role = o.role;
     this.#batcher = new WriteBatcher({
       send: (message) => this.#transmit(message),
-      schedule: options.schedule ?? ((fn) => setImmediate(fn)),
-      maxMessageSize: this.#maxMessageSize,
-      onFlushed: () => this.#wakeWaiting(),
+      schedule: o.schedule,
+      maxMessageSize: o.maxMessageSize,
+      onFlushed: () => this.#gate.wake(),
+    });
+    this.#gate = new TransportGate({
+      send: o.send,
+      sendUsesDone: o.sendUsesDone,
+      highWaterMark: o.sendHighWaterMark,
+      pendingBytes: () => this.#batcher.pendingBytes,
+      onError: (error) => this.destroy(error),
     });
     this.#keepalive = new Keepalive({
-      timers: this.#timers,
-      intervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
-      timeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      timers: o.timers,
+      intervalMs: o.keepaliveIntervalMs,
+      timeoutMs: o.keepaliveTimeoutMs,
       sendPing: () => this.#sendPing(),
       onTimeout: () =>
-        this.#shutdown(new RpfProtocolError('RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT', `no message from the tunnel peer for ${options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS} ms`)),
+        this.#shutdown(
+          new RpfProtocolError('RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT', `no message from the tunnel peer for ${o.keepaliveTimeoutMs} ms`),
+        ),
     });
     this.#host = {
       sendFrame: (frame) => this.#sendChannelFrame(frame),
       afterFlush: (callback) => this.#batcher.afterFlush(callback),
-      canSendData: () => this.#outstanding + this.#batcher.pendingBytes < this.#sendHighWaterMark,
-      waitForTransport: (control) => this.#waiting.add(control),
+      canSendData: () => this.#gate.open,
+      waitForTransport: (control) => this.#gate.wait(control),
       channelClosed: (id) => this.#forget(id),
     };
     this.#keepalive.start();
@@ -213,11 +163,11 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', 'only the agent side opens channels');
     }
     if (this.#closed) throw new RpfProtocolError('RPF_ERR_PROTOCOL_SESSION_CLOSED');
-    if (this.#channels.size >= this.#maxChannels) {
+    if (this.#channels.size >= this.#options.maxChannels) {
       this.#stats.channelsRefusedTotal++;
       throw new RpfProtocolError(
         'RPF_ERR_PROTOCOL_CONNECTION_LIMIT',
-        `reverse port-forward connection limit reached (${this.#maxChannels} connections)`,
+        `reverse port-forward connection limit reached (${this.#options.maxChannels} connections)`,
         { reason: CHANNEL_REASON.CONNECTION_LIMIT },
       );
     }
@@ -225,11 +175,11 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new RpfProtocolError('RPF_ERR_PROTOCOL_CONNECTION_LIMIT', 'channel ids of this session are used up; open a new session');
     }
     const id = this.#nextId;
-    const frame: Frame = { type: 'OPEN', channel: id, window: this.#initialWindow, ...pick(request) };
+    const frame: Frame = { type: 'OPEN', channel: id, window: this.#options.initialWindow, ...pick(request) };
     prepareFrame(frame); // validates the request (throws INVALID_ARGUMENT) before anything is committed
     this.#nextId += 2;
     // Registered before OPEN leaves, so no answer can arrive for a channel we do not know yet.
-    const channel = this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#initialWindow, remoteWindow: 0 });
+    const channel = this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#options.initialWindow, remoteWindow: 0 });
     this.#batcher.push(frame);
     return channel;
   }
@@ -259,7 +209,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (!isBinary) {
         throw new RpfProtocolError('RPF_ERR_PROTOCOL_MALFORMED_FRAME', 'text WebSocket message: the tunnel carries binary messages only');
       }
-      const frames = decodeMessage(message, { maxMessageSize: this.#maxMessageSize });
+      const frames = decodeMessage(message, { maxMessageSize: this.#options.maxMessageSize });
       for (const frame of frames) {
         if (this.#closed) return;
         this.#handle(frame);
@@ -303,7 +253,7 @@ export class Session extends EventEmitter<SessionEvents> {
         return;
       case 'PONG': {
         const sentAt = Buffer.from(frame.payload.buffer, frame.payload.byteOffset, 8).readDoubleBE(0);
-        const rtt = this.#timers.now() - sentAt;
+        const rtt = this.#options.timers.now() - sentAt;
         if (Number.isFinite(rtt) && rtt >= 0) this.#stats.lastRttMs = rtt;
         return;
       }
@@ -337,13 +287,13 @@ export class Session extends EventEmitter<SessionEvents> {
       );
     }
     this.#highestSeenId = frame.channel;
-    if (this.#channels.size >= this.#maxChannels) {
+    if (this.#channels.size >= this.#options.maxChannels) {
       this.#stats.channelsRefusedTotal++;
       this.#batcher.push({
         type: 'OPEN_FAIL',
         channel: frame.channel,
         reason: CHANNEL_REASON.CONNECTION_LIMIT,
-        message: `reverse port-forward connection limit reached (${this.#maxChannels} connections)`,
+        message: `reverse port-forward connection limit reached (${this.#options.maxChannels} connections)`,
       });
       return;
     }
@@ -353,7 +303,7 @@ export class Session extends EventEmitter<SessionEvents> {
       listenerPort: frame.listenerPort,
       address: frame.address,
       peer: frame.peer,
-      initialWindow: this.#initialWindow,
+      initialWindow: this.#options.initialWindow,
       remoteWindow: frame.window,
     });
     if (this.listenerCount('open') === 0) channel.reject(CHANNEL_REASON.CONNECT_FAILED, 'nobody accepts connections on this side');
@@ -413,7 +363,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const entry = this.#channels.get(id);
     if (entry === undefined) return;
     this.#channels.delete(id);
-    this.#waiting.delete(entry.control);
+    this.#gate.forget(entry.control);
   }
 
   #sendChannelFrame(frame: ChannelFrame): void {
@@ -424,40 +374,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #sendPing(): void {
     const payload = Buffer.allocUnsafe(8);
-    payload.writeDoubleBE(this.#timers.now(), 0);
+    payload.writeDoubleBE(this.#options.timers.now(), 0);
     this.#batcher.push({ type: 'PING', payload });
   }
 
   #transmit(message: Buffer): void {
     this.#stats.messagesOut++;
     this.#stats.wireBytesOut += message.length;
-    if (!this.#sendUsesDone) {
-      this.#send(message, noop);
-      return;
-    }
-    this.#outstanding += message.length;
-    let called = false;
-    this.#send(message, (error) => {
-      if (called) return;
-      called = true;
-      this.#outstanding -= message.length;
-      if (error) this.destroy(error);
-      else this.#wakeWaiting();
-    });
-  }
-
-  #wakeWaiting(): void {
-    if (this.#waiting.size === 0 || this.#closed) return;
-    // Round robin: each waiting channel gets one turn; those still blocked queue up again at the back.
-    const waiting = [...this.#waiting];
-    this.#waiting.clear();
-    for (const control of waiting) {
-      if (!this.#host.canSendData()) {
-        this.#waiting.add(control);
-        continue;
-      }
-      control.pump();
-    }
+    this.#gate.transmit(message);
   }
 
   #fail(error: RpfProtocolError): void {
@@ -477,7 +401,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const callbacks = this.#batcher.close();
     const entries = [...this.#channels.values()];
     this.#channels.clear();
-    this.#waiting.clear();
+    this.#gate.close();
     for (const { control } of entries) control.sessionClosed(error);
     // Write and end() callbacks still waiting for a flush: the channels that
     // own them are destroyed now (their writes fail), except those that had
@@ -486,8 +410,6 @@ export class Session extends EventEmitter<SessionEvents> {
     this.emit('close', error);
   }
 }
-
-function noop(): void {}
 
 function asBytes(data: Uint8Array | ArrayBuffer | readonly Uint8Array[]): Uint8Array {
   if (data instanceof Uint8Array) return data;
@@ -499,12 +421,6 @@ function unexpected(what: string): RpfProtocolError {
   return new RpfProtocolError('RPF_ERR_PROTOCOL_UNEXPECTED_FRAME', what);
 }
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
 
 function pick(request: OpenRequest): OpenRequest {
   return { listenerPort: request.listenerPort, address: request.address, peer: request.peer };

@@ -3,7 +3,8 @@
 // WebSocket header, a syscall and a wake-up of the peer each.
 
 import { prepareFrame } from './codec.ts';
-import type { EncodedFrame, Frame } from './codec.ts';
+import type { EncodedFrame } from './codec.ts';
+import type { Frame } from './frames.ts';
 
 /** Options of {@link WriteBatcher}. */
 export interface WriteBatcherOptions {

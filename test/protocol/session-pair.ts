@@ -2,8 +2,9 @@
 // them: every message is delivered on a later turn of the event loop, in order,
 // and `done` fires once the peer took it.
 
-import { Session } from '../../protocol/index.ts';
-import type { SessionOptions } from '../../protocol/index.ts';
+import { once } from 'node:events';
+import { Session, decodeMessage } from '../../protocol/index.ts';
+import type { Channel, Frame, RpfProtocolError, SessionOptions } from '../../protocol/index.ts';
 
 /** Options of {@link sessionPair}. */
 export interface PairOptions {
@@ -79,4 +80,38 @@ export function pattern(length: number, seed: number): Buffer {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** A typical pod connection. */
+export const REQUEST = { listenerPort: 8080, address: '127.0.0.1', peer: '127.0.0.1:40000' };
+
+/** Opens one channel through the pair and waits until both ends hold it, accepted. */
+export async function openChannel(pair: SessionPair): Promise<{ agentChannel: Channel; clientChannel: Channel }> {
+  const opened = once(pair.client, 'open') as Promise<[Channel]>;
+  const agentChannel = pair.agent.open(REQUEST);
+  const [clientChannel] = await opened;
+  clientChannel.accept();
+  await once(agentChannel, 'accepted');
+  return { agentChannel, clientChannel };
+}
+
+/** The error a stream is destroyed with. */
+export function errorOf(stream: NodeJS.EventEmitter): Promise<RpfProtocolError> {
+  return once(stream, 'error').then(([error]) => error as RpfProtocolError);
+}
+
+/** The error a session closes with (events.once would reject on its 'error' event instead). */
+export function closeOf(session: Session): Promise<RpfProtocolError | undefined> {
+  return new Promise((resolve) => session.once('close', resolve));
+}
+
+/** A lone session whose sent frames are decoded into `frames`. */
+export function loneSession(options: Omit<SessionOptions, 'send'>): {
+  session: Session;
+  frames: Frame[];
+  flush(): Promise<void>;
+} {
+  const frames: Frame[] = [];
+  const session = new Session({ keepaliveIntervalMs: 0, ...options, send: (m) => frames.push(...decodeMessage(m)) });
+  return { session, frames, flush: () => ticks(2) };
 }

@@ -28,7 +28,9 @@ export interface OpenRequest {
 
 /** Counters of one session, for metrics. */
 export interface SessionStats {
+  /** Channels open now (opening, pending or open). */
   channelsOpen: number;
+  /** Channels ever opened in this session, refused ones not included. */
   channelsOpenedTotal: number;
   /** Channels refused by the connection limit (agent: open() threw; client: auto OPEN_FAIL). */
   channelsRefusedTotal: number;
@@ -36,7 +38,9 @@ export interface SessionStats {
   bytesIn: number;
   /** DATA payload bytes sent. */
   bytesOut: number;
+  /** WebSocket messages received. */
   messagesIn: number;
+  /** WebSocket messages sent. */
   messagesOut: number;
   /** WebSocket payload bytes received, frame headers included. */
   wireBytesIn: number;

@@ -34,6 +34,23 @@ test.serial('a client killed with SIGKILL leaves no listener in the pod within 1
   t.pass();
 });
 
+test.serial('a client that goes silent (SIGSTOP) is declared dead by keepalive and its listeners close within 15 s', async (t) => {
+  const rpf = await startRpf(['-n', namespace, 'app', '8292:3000'], 2);
+  try {
+    t.true(await listening(8292));
+    // A frozen client keeps its TCP connection open but answers no PING: only
+    // the tunnel's keepalive can notice.
+    rpf.child.kill('SIGSTOP');
+    const started = Date.now();
+    await waitFor('the listener to close', async () => ((await listening(8292)) ? undefined : true), 20_000);
+    const elapsed = Date.now() - started;
+    t.log(`listener gone ${elapsed} ms after the client froze`);
+    t.true(elapsed <= 16_000, `took ${elapsed} ms`);
+  } finally {
+    rpf.child.kill('SIGKILL');
+  }
+});
+
 /** The host PID of the rpf-agent container's process, found by its pod UID in /proc, as the agent itself finds pods. */
 async function agentPid(): Promise<number> {
   const uid = (await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-agent', '-o', 'jsonpath={.items[0].metadata.uid}'])).trim();

@@ -46,6 +46,10 @@ install_chart() {
 }
 
 wait_available() {
+  # helm --wait counts a one-node DaemonSet as ready while its only pod is
+  # still being replaced (maxUnavailable 1), so wait for the rollouts here.
+  kc rollout status daemonset/rpf-agent -n "$RELEASE_NAMESPACE" --timeout=120s >/dev/null
+  kc rollout status deployment/rpf-server -n "$RELEASE_NAMESPACE" --timeout=120s >/dev/null
   kc wait --for=condition=Available apiservice/v1alpha1.rpf.kube-rpf.dev --timeout=120s >/dev/null
 }
 
@@ -54,5 +58,5 @@ phase "build" build_project
 tag=$(image_tag)
 phase "image $tag" import_project_image "$tag"
 phase "helm upgrade --install" install_chart "$tag"
-phase "APIService available" wait_available
+phase "rollout and APIService" wait_available
 log "kube-rpf is installed (image localhost/kube-rpf/kube-rpf:$tag, namespace $RELEASE_NAMESPACE)"

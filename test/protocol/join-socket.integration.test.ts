@@ -19,11 +19,17 @@ async function relay(servicePort: number): Promise<Relay> {
   const pair = sessionPair();
   pair.client.on('open', (channel) => {
     const socket = net.connect({ port: servicePort, host: '127.0.0.1', allowHalfOpen: true });
+    // The pod side may give up while we dial: the channel then errors before joinSocket.
+    const abandon = (): void => {
+      socket.destroy();
+    };
+    channel.once('error', abandon);
     socket.once('error', (error) => channel.reject(channelReasonFor(error), error.message));
     socket.once('connect', () => {
       socket.removeAllListeners('error');
-      channel.accept();
-      joinSocket(channel, socket);
+      channel.off('error', abandon);
+      if (channel.accept()) joinSocket(channel, socket);
+      else socket.destroy();
     });
   });
   const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -47,7 +53,10 @@ async function relay(servicePort: number): Promise<Relay> {
 
 /** A local service; `onConnection` gets each accepted socket. */
 async function service(onConnection: (socket: net.Socket) => void): Promise<{ port: number; close(): void }> {
-  const server = net.createServer({ allowHalfOpen: true }, onConnection);
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {}); // a test may leave resets behind at teardown
+    onConnection(socket);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as AddressInfo).port, close: () => server.close() };

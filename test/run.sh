@@ -40,10 +40,12 @@ npm install --global --prefix "$plugin_prefix" --no-audit --no-fund --loglevel=e
 export PATH="$plugin_prefix/bin:$PATH"
 kubectl plugin list 2>/dev/null | grep -q kubectl-rpf || { echo "test: kubectl does not find the kubectl-rpf plugin" >&2; exit 1; }
 
-run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/teardown/**'
+run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/install/**' '!test/teardown/**'
 # End-to-end files share one cluster and one agent, and some of them stop the
 # agent on purpose: they run one file at a time.
 run_ava e2e --concurrency=1 'test/e2e/**/*.test.ts'
+# Upgrading and uninstalling the chart disturbs everything else: last.
+run_ava install 'test/install/**/*.test.ts'
 
 if [ $started_cluster = 1 ]; then
   bash test/cluster/cluster.sh processes >"$results/processes-before-down"

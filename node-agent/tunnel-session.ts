@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, type Channel, type GoawayReason } from '../protocol/index.ts';
+import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, type Channel, type GoawayReason } from '../protocol/index.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { OpenedListener } from './netns-listeners.ts';
 
@@ -87,7 +87,7 @@ export class TunnelSession {
     });
     this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
     this.#session.on('close', (error) => this.end(error ? `${error.code}: ${error.message}` : 'client closed'));
-    this.#ws.on('message', (data: Buffer) => this.#session.receive(data));
+    this.#ws.on('message', (data: Buffer, isBinary: boolean) => this.#session.receive(data, isBinary));
     this.#ws.on('close', (code, reason) => this.end(`websocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     this.#ws.on('error', (error) => this.end(`websocket error: ${error.message}`));
     for (const listener of this.#listeners) {
@@ -111,13 +111,14 @@ export class TunnelSession {
 
   /** What `GET /v1/sessions` reports. */
   summary(): SessionSummary {
+    const { toPod, fromPod } = this.bytes;
     return {
       id: this.id,
       ...this.target,
       ports: this.ports(),
       connections: { open: this.#sockets.size, total: this.#connectionsTotal },
-      bytesToPod: this.#bytesToPod,
-      bytesFromPod: this.#bytesFromPod,
+      bytesToPod: toPod,
+      bytesFromPod: fromPod,
       startTime: this.startTime.toISOString(),
     };
   }
@@ -150,8 +151,8 @@ export class TunnelSession {
         pod: this.target.pod,
         ports: this.ports(),
         connections: this.#connectionsTotal,
-        bytesToPod: this.#bytesToPod,
-        bytesFromPod: this.#bytesFromPod,
+        bytesToPod: this.bytes.toPod,
+        bytesFromPod: this.bytes.fromPod,
         durationMs: Date.now() - this.startTime.getTime(),
         endedBy: this.#endReason,
       },
@@ -189,37 +190,24 @@ export class TunnelSession {
     socket.setNoDelay(true);
     const started = process.hrtime.bigint();
     let outcome: 'completed' | 'reset' | 'local_unreachable' = 'completed';
-    let fromPod = 0;
-    let toPod = 0;
-    socket.on('data', (chunk: Buffer) => {
-      fromPod += chunk.length;
-      this.#bytesFromPod += chunk.length;
-    });
-    channel.on('data', (chunk: Buffer) => {
-      toPod += chunk.length;
-      this.#bytesToPod += chunk.length;
-    });
-    // pipe() carries a FIN each way as end() and applies backpressure both
-    // ways: the channel's write callback waits for the client's credit.
-    socket.pipe(channel);
-    channel.pipe(socket);
-    channel.on('error', (error) => {
+    // joinSocket pipes both ways with backpressure (the channel's writes wait
+    // for the client's credit), carries a FIN as EOF, and turns a RESET, a
+    // refused local dial or the session's end into a TCP RST for the pod.
+    joinSocket(channel, socket, (error) => {
+      if (!error) return;
       const refused = isRpfProtocolError(error) && (error.reason === CHANNEL_REASON.CONNECT_REFUSED || error.reason === CHANNEL_REASON.CONNECT_FAILED);
       outcome = refused ? 'local_unreachable' : 'reset';
       if (refused) this.#metrics.errors.inc({ type: 'local_unreachable' });
       this.#log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: error.message }, 'pod connection reset');
-      socket.resetAndDestroy();
-    });
-    socket.on('error', (error) => {
-      outcome = 'reset';
-      channel.destroy(error);
     });
     socket.on('close', () => {
       this.#sockets.delete(socket);
-      if (!channel.destroyed) channel.destroy();
+      // The socket's own counters: no per-chunk work on the data path.
+      this.#bytesFromPod += socket.bytesRead;
+      this.#bytesToPod += socket.bytesWritten;
       this.#metrics.connectionsTotal.inc({ outcome });
-      this.#metrics.bytes.inc({ direction: 'from_pod' }, fromPod);
-      this.#metrics.bytes.inc({ direction: 'to_pod' }, toPod);
+      this.#metrics.bytes.inc({ direction: 'from_pod' }, socket.bytesRead);
+      this.#metrics.bytes.inc({ direction: 'to_pod' }, socket.bytesWritten);
       this.#metrics.connectionDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
       this.#log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}`, outcome }, 'pod connection closed');
       if (this.#sockets.size === 0) this.#armIdleTimer();
@@ -233,8 +221,14 @@ export class TunnelSession {
     this.#idleTimer.unref();
   }
 
-  /** Bytes counted so far, for the metrics at the end. */
+  /** Bytes carried so far: closed connections plus the open ones' counters. */
   get bytes(): { toPod: number; fromPod: number } {
-    return { toPod: this.#bytesToPod, fromPod: this.#bytesFromPod };
+    let toPod = this.#bytesToPod;
+    let fromPod = this.#bytesFromPod;
+    for (const socket of this.#sockets) {
+      toPod += socket.bytesWritten;
+      fromPod += socket.bytesRead;
+    }
+    return { toPod, fromPod };
   }
 }

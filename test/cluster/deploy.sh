@@ -21,21 +21,6 @@ image_tag() {
   (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist package-lock.json | sha256sum | cut -c1-12)
 }
 
-import_project_image() {
-  local tag=$1 root tar IMAGE_REPO IMAGE_CMD
-  # shellcheck source=/dev/null
-  . "$CLUSTER_SRC/images/kube-rpf/rootfs.sh"
-  image_present "$IMAGE_REPO:$tag" && return 0
-  root=$(mktemp -d)
-  tar="$CLUSTER_DIR/images/kube-rpf.tar"
-  mkdir -p "$CLUSTER_DIR/images"
-  populate_rootfs "$root"
-  "$CLUSTER_SRC/images/build-image.sh" "$IMAGE_REPO:$tag" "$root" "$tar" "$IMAGE_CMD"
-  rm -rf "$root"
-  ctr_node images import "$tar" >/dev/null
-  rm -f "$tar"
-}
-
 install_chart() {
   local tag=$1
   "$BIN_DIR/helm" upgrade --install kube-rpf "$REPO_ROOT/charts/kube-rpf" \
@@ -56,7 +41,7 @@ wait_available() {
 bash "$here/cluster.sh" status >/dev/null 2>&1 || die "the local cluster is not up: run npm run cluster:up first"
 phase "build" build_project
 tag=$(image_tag)
-phase "image $tag" import_project_image "$tag"
+phase "image $tag" build_and_import_image kube-rpf "$tag"
 phase "helm upgrade --install" install_chart "$tag"
 phase "rollout and APIService" wait_available
 log "kube-rpf is installed (image localhost/kube-rpf/kube-rpf:$tag, namespace $RELEASE_NAMESPACE)"

@@ -44,4 +44,5 @@ tag=$(image_tag)
 phase "image $tag" build_and_import_image kube-rpf "$tag"
 phase "helm upgrade --install" install_chart "$tag"
 phase "rollout and APIService" wait_available
+prune_image_tags localhost/kube-rpf/kube-rpf "$tag"
 log "kube-rpf is installed (image localhost/kube-rpf/kube-rpf:$tag, namespace $RELEASE_NAMESPACE)"

@@ -5,7 +5,17 @@
 
 IMAGES=(pause testbox)
 
-image_present() { ctr_node images ls -q 2>/dev/null | grep -qx "$1"; }
+# Reads the whole list: `grep -q` would stop early, and under pipefail the
+# listing's SIGPIPE would then count as "absent".
+image_present() { ctr_node images ls -q 2>/dev/null | grep -x "$1" >/dev/null; }
+
+# prune_image_tags REPO KEEP_TAG: removes the other tags of REPO (earlier builds).
+prune_image_tags() {
+  local ref
+  for ref in $(ctr_node images ls -q 2>/dev/null | grep "^$1:" | grep -vx "$1:$2"); do
+    ctr_node images rm "$ref" >/dev/null
+  done
+}
 
 # build_and_import_image NAME [TAG]: builds images/NAME as IMAGE_REF (or, with
 # TAG, as IMAGE_REPO:TAG) unless containerd already has it, and imports it.

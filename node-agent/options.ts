@@ -24,6 +24,8 @@ export interface AgentFlags {
   'log-level': string;
 }
 
+// Keepalive: a client that goes silent is declared dead after 12 s, so its
+// listeners are gone within the 15 s the design promises, cleanup included.
 const DEFAULTS: AgentFlags = {
   'secure-port': '8443',
   'bind-address': '0.0.0.0',
@@ -37,8 +39,8 @@ const DEFAULTS: AgentFlags = {
   'max-sessions': '100',
   'max-connections-per-session': '1000',
   'idle-timeout-seconds': '0',
-  'keepalive-interval-seconds': '5',
-  'keepalive-timeout-seconds': '15',
+  'keepalive-interval-seconds': '4',
+  'keepalive-timeout-seconds': '12',
   'allow-host-network': false,
   'log-level': 'info',
 };

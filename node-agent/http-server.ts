@@ -26,7 +26,7 @@ export interface AgentServerDeps {
   opener: ListenerOpener;
   metrics: AgentMetrics;
   log: Logger;
-  limits: SessionLimits & { maxSessions: number; allowHostNetwork: boolean };
+  limits: SessionLimits & { maxSessions: number; maxSessionsPerUser: number; allowHostNetwork: boolean };
 }
 
 const ERROR_TYPES: Partial<Record<string, AgentErrorType>> = {
@@ -36,6 +36,7 @@ const ERROR_TYPES: Partial<Record<string, AgentErrorType>> = {
   RPF_ERR_AGENT_POD_NOT_FOUND: 'pod_not_found',
   RPF_ERR_AGENT_HOST_NETWORK: 'host_network',
   RPF_ERR_AGENT_SESSION_LIMIT: 'session_limit',
+  RPF_ERR_AGENT_USER_SESSION_LIMIT: 'session_limit',
 };
 
 /** rpf-agent's TLS server and the sessions it holds. */
@@ -118,6 +119,13 @@ export class AgentServer {
     if (!chosen.ok) throw new RpfAgentError('RPF_ERR_AGENT_VERSION_MISMATCH', chosen.error.message);
     if (this.sessions.size >= this.#deps.limits.maxSessions) {
       throw new RpfAgentError('RPF_ERR_AGENT_SESSION_LIMIT', `this node already has ${this.sessions.size} reverse port-forward sessions, the maximum`);
+    }
+    const userSessions = [...this.sessions.values()].filter((s) => s.target.user === request.target.user).length;
+    if (userSessions >= this.#deps.limits.maxSessionsPerUser) {
+      throw new RpfAgentError(
+        'RPF_ERR_AGENT_USER_SESSION_LIMIT',
+        `user "${request.target.user}" already has ${userSessions} reverse port-forward sessions on this node, the maximum`,
+      );
     }
     const netns = await this.#deps.resolver.resolve(request.target.podUID);
     if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {

@@ -34,6 +34,7 @@ export async function runAgent(config: CompletedAgentConfig, log: Logger = pino(
     log,
     limits: {
       maxSessions: config.maxSessions,
+      maxSessionsPerUser: config.maxSessionsPerUser,
       maxConnections: config.maxConnectionsPerSession,
       idleTimeoutMs: config.idleTimeoutMs,
       keepaliveIntervalMs: config.keepaliveIntervalMs,

@@ -16,6 +16,7 @@ export interface AgentFlags {
   'proc-root': string;
   nsenter: string;
   'max-sessions': string;
+  'max-sessions-per-user': string;
   'max-connections-per-session': string;
   'idle-timeout-seconds': string;
   'keepalive-interval-seconds': string;
@@ -37,6 +38,7 @@ const DEFAULTS: AgentFlags = {
   'proc-root': '/proc',
   nsenter: 'nsenter',
   'max-sessions': '100',
+  'max-sessions-per-user': '50',
   'max-connections-per-session': '1000',
   'idle-timeout-seconds': '0',
   'keepalive-interval-seconds': '4',
@@ -55,6 +57,7 @@ export interface CompletedAgentConfig {
   procRoot: string;
   nsenter: string;
   maxSessions: number;
+  maxSessionsPerUser: number;
   maxConnectionsPerSession: number;
   idleTimeoutMs: number;
   keepaliveIntervalMs: number;
@@ -82,6 +85,7 @@ export function validateAgentFlags(flags: AgentFlags): string[] {
   integer('secure-port', 1, 65535);
   integer('metrics-port', 0, 65535);
   integer('max-sessions', 1, 100_000);
+  integer('max-sessions-per-user', 1, 100_000);
   integer('max-connections-per-session', 1, 100_000);
   integer('idle-timeout-seconds', 0, 7 * 24 * 3600);
   integer('keepalive-interval-seconds', 1, 3600);
@@ -117,6 +121,7 @@ export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedA
     procRoot: flags['proc-root'],
     nsenter: flags.nsenter,
     maxSessions: Number(flags['max-sessions']),
+    maxSessionsPerUser: Number(flags['max-sessions-per-user']),
     maxConnectionsPerSession: Number(flags['max-connections-per-session']),
     idleTimeoutMs: Number(flags['idle-timeout-seconds']) * 1000,
     keepaliveIntervalMs: Number(flags['keepalive-interval-seconds']) * 1000,

@@ -1,0 +1,175 @@
+// rpf-agent's API over real mutual TLS and a real WebSocket, with the pod's
+// network namespace stood in by this process's own (a stub resolver and a
+// listener opener that listens on loopback here): what the agent accepts,
+// refuses, and how a session behaves.
+import net from 'node:net';
+import { pino } from 'pino';
+import test from 'ava';
+import WebSocket from 'ws';
+import { AgentServer } from '../../node-agent/http-server.ts';
+import { AgentMetrics } from '../../node-agent/metrics.ts';
+import type { ListenerOpener, ListenerSpec, OpenedListener } from '../../node-agent/netns-listeners.ts';
+import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
+import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
+
+const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
+let pki: TestPki;
+
+test.before(() => {
+  pki = makeTestPki();
+});
+
+test.after.always(() => pki?.cleanup());
+
+/** Listens on 127.0.0.1 in this process, as the pod's listeners would in the pod. */
+const localOpener: ListenerOpener = {
+  async open(_netns: string, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
+    const opened: OpenedListener[] = [];
+    for (const spec of specs.filter((s) => s.address === '127.0.0.1')) {
+      const server = net.createServer({ allowHalfOpen: true });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      opened.push({ address: spec.address, port: (server.address() as net.AddressInfo).port, requestedPort: spec.port, server });
+    }
+    return opened;
+  },
+};
+
+async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: number } = {}): Promise<{ agent: AgentServer; port: number }> {
+  const agent = new AgentServer({
+    tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
+    allowedClientNames: ['rpf-server'],
+    resolver: { resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, id: 'net:[1]' }), hostNetnsId: async () => 'net:[2]' },
+    opener: localOpener,
+    metrics: new AgentMetrics(),
+    log: pino({ level: 'silent' }),
+    limits: {
+      maxSessions: limits.maxSessions ?? 10,
+      maxSessionsPerUser: limits.maxSessionsPerUser ?? 10,
+      maxConnections: 10,
+      idleTimeoutMs: 0,
+      keepaliveIntervalMs: 5000,
+      keepaliveTimeoutMs: 15000,
+      allowHostNetwork: false,
+    },
+  });
+  await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
+  return { agent, port: (agent.server.address() as net.AddressInfo).port };
+}
+
+/** Opens a session as rpf-server would; resolves with the open socket or the refusal's status and body. */
+function openSession(port: number, user: string): Promise<{ ws?: WebSocket; session?: Session; status?: number; body?: unknown }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], {
+      ca: pki.agentCa.cert,
+      cert: pki.agentClient.cert,
+      key: pki.agentClient.key,
+      servername: 'rpf-agent',
+      headers: { 'X-Rpf-User': user },
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+    });
+    ws.on('open', () => {
+      const session = new Session({ role: 'client', send: (m, done) => ws.send(m, done) });
+      ws.on('message', (d: Buffer, isBinary: boolean) => session.receive(d, isBinary));
+      resolve({ ws, session });
+    });
+  });
+}
+
+test('a user at the per-user session limit is refused with 429; another user is not', async (t) => {
+  const { agent, port } = await startAgent({ maxSessionsPerUser: 2 });
+  const open: WebSocket[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const session = await openSession(port, 'alice');
+      t.truthy(session.ws);
+      open.push(session.ws!);
+    }
+    const third = await openSession(port, 'alice');
+    t.is(third.status, 429);
+    t.like(third.body, { kind: 'Status', reason: 'TooManyRequests', details: { causes: [{ reason: 'RPF_ERR_AGENT_USER_SESSION_LIMIT' }] } });
+    const bob = await openSession(port, 'bob');
+    t.truthy(bob.ws, 'the limit is per user');
+    open.push(bob.ws!);
+  } finally {
+    for (const ws of open) ws.terminate();
+    await agent.close();
+  }
+});
+
+test('the node-wide session limit refuses with 429', async (t) => {
+  const { agent, port } = await startAgent({ maxSessions: 1 });
+  const first = await openSession(port, 'alice');
+  try {
+    const second = await openSession(port, 'bob');
+    t.is(second.status, 429);
+    t.like(second.body, { details: { causes: [{ reason: 'RPF_ERR_AGENT_SESSION_LIMIT' }] } });
+  } finally {
+    first.ws?.terminate();
+    await agent.close();
+  }
+});
+
+test('a session reports its listeners, lists itself, and a pod connection becomes a channel', async (t) => {
+  const { agent, port } = await startAgent();
+  const opened = await openSession(port, 'alice');
+  try {
+    const listeners = await new Promise<{ port: number }[]>((resolve) => opened.session!.once('listening', resolve));
+    t.is(listeners.length, 1);
+    t.is(agent.sessions.size, 1);
+    const [summary] = [...agent.sessions.values()].map((s) => s.summary());
+    t.like(summary, { namespace: 'dev', pod: 'api', podUID: UID, user: 'alice' });
+    const channelOpened = new Promise<void>((resolve) => opened.session!.once('open', () => resolve()));
+    const pod = net.connect({ host: '127.0.0.1', port: listeners[0]!.port });
+    await channelOpened;
+    pod.destroy();
+    t.pass();
+  } finally {
+    opened.ws?.terminate();
+    await agent.close();
+  }
+});
+
+test('a client without rpf-server\'s certificate gets 401 and no session', async (t) => {
+  const { agent, port } = await startAgent();
+  try {
+    const result = await new Promise<number | undefined>((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], {
+        ca: pki.agentCa.cert,
+        servername: 'rpf-agent',
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.on('open', () => resolve(101));
+    });
+    t.is(result, 401);
+    t.is(agent.sessions.size, 0);
+  } finally {
+    await agent.close();
+  }
+});
+
+test('a client offering only an unknown protocol version is refused with 400 before any listener opens', async (t) => {
+  const { agent, port } = await startAgent();
+  try {
+    const result = await new Promise<{ status?: number; body?: string }>((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, ['v9.rpf.kube-rpf.dev'], {
+        ca: pki.agentCa.cert,
+        cert: pki.agentClient.cert,
+        key: pki.agentClient.key,
+        servername: 'rpf-agent',
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+    });
+    t.is(result.status, 400);
+    t.like(JSON.parse(result.body ?? '{}'), { details: { causes: [{ reason: 'RPF_ERR_AGENT_VERSION_MISMATCH' }] } });
+  } finally {
+    await agent.close();
+  }
+});

@@ -3,6 +3,7 @@
 // listener opener that listens on loopback here): what the agent accepts,
 // refuses, and how a session behaves.
 import net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { pino } from 'pino';
 import test from 'ava';
 import WebSocket from 'ws';
@@ -13,6 +14,11 @@ import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
 const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
+
+/** ws passes TLS options through to tls.connect; its types just do not list them all. */
+function tlsOptions(options: ConnectionOptions & { headers?: Record<string, string> }): WebSocket.ClientOptions {
+  return options as WebSocket.ClientOptions;
+}
 let pki: TestPki;
 
 test.before(() => {
@@ -59,13 +65,13 @@ async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: n
 /** Opens a session as rpf-server would; resolves with the open socket or the refusal's status and body. */
 function openSession(port: number, user: string): Promise<{ ws?: WebSocket; session?: Session; status?: number; body?: unknown }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], {
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], tlsOptions({
       ca: pki.agentCa.cert,
       cert: pki.agentClient.cert,
       key: pki.agentClient.key,
       servername: 'rpf-agent',
       headers: { 'X-Rpf-User': user },
-    });
+    }));
     ws.on('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
@@ -137,10 +143,10 @@ test('a client without rpf-server\'s certificate gets 401 and no session', async
   const { agent, port } = await startAgent();
   try {
     const result = await new Promise<number | undefined>((resolve) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], tlsOptions({
         ca: pki.agentCa.cert,
         servername: 'rpf-agent',
-      });
+      }));
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
       ws.on('open', () => resolve(101));
     });
@@ -155,12 +161,12 @@ test('a client offering only an unknown protocol version is refused with 400 bef
   const { agent, port } = await startAgent();
   try {
     const result = await new Promise<{ status?: number; body?: string }>((resolve) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, ['v9.rpf.kube-rpf.dev'], {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, ['v9.rpf.kube-rpf.dev'], tlsOptions({
         ca: pki.agentCa.cert,
         cert: pki.agentClient.cert,
         key: pki.agentClient.key,
         servername: 'rpf-agent',
-      });
+      }));
       ws.on('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));

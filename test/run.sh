@@ -40,6 +40,8 @@ npm install --global --prefix "$plugin_prefix" --no-audit --no-fund --loglevel=e
 export PATH="$plugin_prefix/bin:$PATH"
 kubectl plugin list 2>/dev/null | grep -q kubectl-rpf || { echo "test: kubectl does not find the kubectl-rpf plugin" >&2; exit 1; }
 
+# Type errors fail the run like any test (node runs .ts by stripping types, unchecked).
+npm run --silent typecheck || { echo "test: typecheck failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/install/**' '!test/teardown/**'
 # End-to-end files share one cluster and one agent, and some of them stop the
 # agent on purpose: they run one file at a time.

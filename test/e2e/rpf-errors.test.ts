@@ -111,6 +111,17 @@ test('a user with get but not create is Forbidden by rpf-server', async (t) => {
   t.regex(line, /cannot create resource "pods\/reverseportforward"/);
 });
 
+test('a user without the expose verb may not bind a non-loopback address', async (t) => {
+  const user = await createUser(`no-expose-${Math.random().toString(36).slice(2, 7)}`);
+  await kubectlOk(['create', 'rolebinding', `${user.name}-view`, '-n', namespace, '--clusterrole=view', `--user=${user.name}`]);
+  await kubectlOk(['create', 'rolebinding', `${user.name}-rpf`, '-n', namespace, '--clusterrole=kube-rpf-user', `--user=${user.name}`]);
+  const result = await runRpfExpectingFailure(['-n', namespace, '--address', '0.0.0.0', 'app', '8080:3000'], user.kubeconfig);
+  t.not(result.code, 0);
+  const line = oneLine(t, result.stderr);
+  t.regex(line, /forbidden/i);
+  t.regex(line, /expose/);
+});
+
 async function podIP(ns: string, selector: string): Promise<string> {
   return (await kubectlOk(['get', 'pods', '-n', ns, '-l', selector, '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
 }

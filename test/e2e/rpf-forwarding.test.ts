@@ -2,7 +2,7 @@
 // server on this machine through `kubectl rpf`, over 127.0.0.1 and [::1], with
 // any mapping of remote to local ports.
 import test from 'ava';
-import { createNamespace, deleteNamespace, kubectl, startTestbox } from './helpers/cluster.ts';
+import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox } from './helpers/cluster.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { startRpf } from './helpers/rpf.ts';
 
@@ -98,5 +98,20 @@ test.serial('two 0:LOCAL specs get two different ports, each reaching its own se
     await rpf.stop();
     await a.close();
     await b.close();
+  }
+});
+
+test.serial('--address 0.0.0.0 exposes the listener to other pods (the admin holds the expose verb)', async (t) => {
+  await startTestbox(namespace, 'neighbour');
+  const web = await startHttpServer('reachable from the neighbour\n');
+  const rpf = await startRpf(['-n', namespace, '--address', '0.0.0.0', 'app', `8090:${web.port}`], 1);
+  try {
+    t.is(rpf.forwarding[0]?.address, '0.0.0.0');
+    const appIP = (await kubectlOk(['get', 'pod', 'app', '-n', namespace, '-o', 'jsonpath={.status.podIP}'])).trim();
+    const result = await kubectl(['exec', '-n', namespace, 'neighbour', '--', 'wget', '-qO-', `http://${appIP}:8090/`]);
+    t.is(result.stdout, 'reachable from the neighbour\n', result.stderr);
+  } finally {
+    await rpf.stop();
+    await web.close();
   }
 });

@@ -144,6 +144,7 @@ export class AgentServer {
         limits: this.#deps.limits,
         metrics: this.#deps.metrics,
         log: this.#deps.log,
+        auditId: request.auditId,
         onEnd: (ended) => this.sessions.delete(ended.id),
       });
       this.sessions.set(session.id, session);

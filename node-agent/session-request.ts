@@ -12,6 +12,8 @@ export interface SessionRequest {
   listeners: ListenerSpec[];
   /** Whether any address reaches beyond the pod's loopback. */
   exposed: boolean;
+  /** kube-apiserver's audit ID of the request, to join our logs with its audit log. */
+  auditId: string;
 }
 
 const DEFAULT_ADDRESSES = ['127.0.0.1', '::1'];
@@ -51,5 +53,5 @@ export function parseSessionRequest(url: URL, headers: Record<string, string | s
     return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
   };
   const exposed = addresses.some((address) => !(address === '::1' || address.startsWith('127.')));
-  return { target: { namespace, pod, podUID, user: header('x-rpf-user') || 'unknown' }, listeners, exposed };
+  return { target: { namespace, pod, podUID, user: header('x-rpf-user') || 'unknown' }, listeners, exposed, auditId: header('audit-id') };
 }

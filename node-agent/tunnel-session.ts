@@ -68,6 +68,7 @@ export class TunnelSession {
     limits: SessionLimits;
     metrics: AgentMetrics;
     log: Logger;
+    auditId?: string;
     onEnd: (session: TunnelSession) => void;
   }) {
     this.id = `${options.target.pod.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
@@ -76,7 +77,7 @@ export class TunnelSession {
     this.#listeners = options.listeners;
     this.#limits = options.limits;
     this.#metrics = options.metrics;
-    this.#log = options.log.child({ session: this.id });
+    this.#log = options.log.child({ session: this.id, ...(options.auditId ? { auditId: options.auditId } : {}) });
     this.#onEnd = options.onEnd;
     this.#session = new Session({
       role: 'agent',

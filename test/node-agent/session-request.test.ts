@@ -6,7 +6,8 @@ const UID = '4ad3d637-bc37-41de-99f1-ca91eed6acaa';
 const url = (query: string) => new URL(`https://rpf-agent/v1/sessions?namespace=dev&pod=api&podUID=${UID}&${query}`);
 
 test('default addresses are both loopbacks, with ::1 optional as kubectl port-forward treats it', (t) => {
-  const request = parseSessionRequest(url('ports=8080'), { 'x-rpf-user': 'alice' });
+  const request = parseSessionRequest(url('ports=8080'), { 'x-rpf-user': 'alice', 'audit-id': 'a1b2' });
+  t.is(request.auditId, 'a1b2');
   t.deepEqual(request.listeners, [
     { address: '127.0.0.1', port: 8080, group: 0, optional: false },
     { address: '::1', port: 8080, group: 0, optional: true },

@@ -1,0 +1,102 @@
+// Session start: from launching the command to the line that says the
+// forward is ready. kube-rpf: `kubectl rpf` (kubectl's plugin dispatch, Node
+// start-up, kubeconfig, pod lookup, the WebSocket upgrade through
+// kube-apiserver and rpf-server, the agent opening listeners in the pod's
+// netns) to "Forwarding from". kubectl port-forward to its "Forwarding from",
+// ssh -R to sshd's "Allocated port", and the Node relay from `node` to
+// listening, for scale. Direct TCP has no session.
+import { adminKubeconfig } from '../e2e/helpers/cluster.ts';
+import { PLUGIN_PREFIX } from './lib/bench-cluster.ts';
+import { startKubectlPortForward, startKubectlRpf, startLocal } from './lib/paths.ts';
+import { startProcess } from './lib/processes.ts';
+import { buildMetric, type PathId } from './lib/results.ts';
+import { percentile } from './lib/stats.ts';
+import { rotate } from './lib/stats.ts';
+import type { BenchContext, Scenario } from './lib/scenario.ts';
+import { startSshForward } from './lib/sshd.ts';
+import path from 'node:path';
+
+type Starter = () => Promise<{ stop(): Promise<void> }>;
+
+/** The session-start scenario. */
+export const sessionStart: Scenario = {
+  id: 'session-start',
+  title: 'Session start',
+  async run(ctx: BenchContext) {
+    const runs = ctx.options.quick ? 5 : 20;
+    const { cluster, pathSet } = ctx;
+    const localPort = pathSet.localServicePort;
+    // The client without kubectl in front, to tell plugin dispatch from our own start-up.
+    const bareClient = path.join(PLUGIN_PREFIX, 'lib/node_modules/kube-rpf/dist/client/main.js');
+    const starters: Array<[PathId | 'kubectl-rpf-bare', Starter]> = [
+      ['kube-rpf', async () => {
+        const s = await startKubectlRpf(cluster, localPort);
+        return { stop: () => s.process.stop('SIGINT') };
+      }],
+      ['kubectl-port-forward', async () => {
+        const s = await startKubectlPortForward(cluster);
+        return { stop: () => s.process.stop() };
+      }],
+      ['ssh-r', async () => {
+        const s = await startSshForward(pathSet.sshd, localPort);
+        return { stop: () => s.process.stop() };
+      }],
+      ['node-relay', async () => {
+        const s = await startLocal(['relay', '0', '127.0.0.1', String(localPort)]);
+        return { stop: () => s.process.stop() };
+      }],
+      ['kubectl-rpf-bare', async () => {
+        const s = startProcess(process.execPath, [bareClient, '-n', cluster.namespace, cluster.pod, `0:${localPort}`], {
+          env: { ...process.env, KUBECONFIG: adminKubeconfig },
+        });
+        try {
+          await s.waitForLine(/^Forwarding from 127\.0\.0\.1:\d+ in pod /, 30_000);
+        } catch (error) {
+          await s.stop('SIGKILL');
+          throw error;
+        }
+        return { stop: () => s.stop('SIGINT') };
+      }],
+    ];
+    const samples: Record<string, number[]> = {};
+    const failures: Partial<Record<PathId, string[]>> = {};
+    for (let i = 0; i < runs; i++) {
+      for (const [id, start] of rotate(starters, i)) {
+        const t0 = performance.now();
+        try {
+          const session = await start();
+          (samples[id] ??= []).push(performance.now() - t0);
+          await session.stop();
+        } catch (error) {
+          if (id !== 'kubectl-rpf-bare') (failures[id] ??= []).push(`start ${i + 1}: ${(error as Error).message.split('\n')[0]}`);
+        }
+      }
+    }
+    for (const [id, values] of Object.entries(samples)) {
+      ctx.log(`  ${id}: p50=${percentile(values, 50).toFixed(0)} p99=${percentile(values, 99).toFixed(0)} ms`);
+    }
+    const p = (q: number) =>
+      Object.fromEntries(Object.entries(samples).filter(([id]) => id !== 'kubectl-rpf-bare').map(([id, v]) => [id, [percentile(v, q)]]));
+    const p50 = buildMetric('launch to ready p50', 'ms', 'lower', p(50), failures);
+    const p99 = buildMetric('launch to ready p99', 'ms', 'lower', p(99), failures);
+    // min and max over all starts, not over the single percentile.
+    for (const metric of [p50, p99]) {
+      for (const [id, figure] of Object.entries(metric.paths)) {
+        const values = samples[id] ?? [];
+        if (values.length > 0) {
+          figure.min = Math.min(...values);
+          figure.max = Math.max(...values);
+        }
+      }
+    }
+    return {
+      title: this.title,
+      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it.`,
+      metrics: { p50, p99 },
+      detail: {
+        samplesMs: samples,
+        bareClient: samples['kubectl-rpf-bare'] ? { p50: percentile(samples['kubectl-rpf-bare'], 50), p99: percentile(samples['kubectl-rpf-bare'], 99) } : undefined,
+      },
+    };
+  },
+};

@@ -28,6 +28,9 @@ async function rssOf(groups: Record<string, number[]>): Promise<Record<string, n
 }
 
 async function oneRun(path: BenchPath, detail: Record<string, unknown[]>): Promise<Record<string, number> | string> {
+  // A fresh tunnel process, so its memory before is not what earlier scenarios left in its heap.
+  await path.recover();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   const groups = await path.processes();
   const before = await rssOf(groups);
   const caller = path.start('many', { connections: CONNECTIONS, bytes: BYTES, deadlineMs: 150_000 });
@@ -76,7 +79,7 @@ export const connections: Scenario = {
     const metric = (id: string, title: string, unit: string) => buildMetric(title, unit, 'lower', collected.runs[id] ?? {}, collected.failures);
     return {
       title: this.title,
-      method: `${CONNECTIONS.toLocaleString('en-US')} connections opened at once by one caller, each echoing ${BYTES / 1024} KiB of its own random data (sha256-checked), then held open and idle; VmRSS of the processes carrying them read from /proc before (session idle) and during (all idle, 1 s after the last echo). ${rounds} rounds. Per-connection memory is the difference divided by the connections actually held. "client side": kubectl rpf / kubectl port-forward / ssh / the relay; "far side": rpf-agent / kubelet + containerd / sshd.`,
+      method: `${CONNECTIONS.toLocaleString('en-US')} connections opened at once by one caller, each echoing ${BYTES / 1024} KiB of its own random data (sha256-checked), then held open and idle; VmRSS of the processes carrying them read from /proc before (a freshly started session, idle) and during (all idle, 1 s after the last echo). ${rounds} rounds. Per-connection memory is the difference divided by the connections actually held. "client side": kubectl rpf / kubectl port-forward / ssh / the relay; "far side": rpf-agent / kubelet + containerd / sshd.`,
       metrics: {
         failed: metric('failed', 'connections failed or corrupted', 'count'),
         'idle-after': metric('idle-after', 'time until all echoed', 's'),

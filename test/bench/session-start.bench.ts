@@ -5,18 +5,43 @@
 // netns) to "Forwarding from". kubectl port-forward to its "Forwarding from",
 // ssh -R to sshd's "Allocated port", and the Node relay from `node` to
 // listening, for scale. Direct TCP has no session.
-import { adminKubeconfig } from '../e2e/helpers/cluster.ts';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { adminKubeconfig, repoRoot } from '../e2e/helpers/cluster.ts';
 import { PLUGIN_PREFIX } from './lib/bench-cluster.ts';
 import { startKubectlPortForward, startKubectlRpf, startLocal } from './lib/paths.ts';
 import { startProcess } from './lib/processes.ts';
 import { buildMetric, type PathId } from './lib/results.ts';
-import { percentile } from './lib/stats.ts';
-import { rotate } from './lib/stats.ts';
 import type { BenchContext, Scenario } from './lib/scenario.ts';
 import { startSshForward } from './lib/sshd.ts';
-import path from 'node:path';
+import { median, percentile, rotate } from './lib/stats.ts';
+
+const execFileAsync = promisify(execFile);
 
 type Starter = () => Promise<{ stop(): Promise<void> }>;
+
+/** Wall time of `node ARGS` run to its end, in ms. */
+async function timeNode(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  await execFileAsync(process.execPath, args, { cwd: repoRoot });
+  return performance.now() - t0;
+}
+
+/** What the client's start-up is made of, besides the network: Node itself, and loading @kubernetes/client-node. */
+async function startupParts(runs: number): Promise<{ nodeMs: number; clientNodeImportMs: number; kubectlPluginVersionMs: number }> {
+  const node: number[] = [];
+  const imports: number[] = [];
+  const version: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    node.push(await timeNode(['-e', '0']));
+    imports.push(await timeNode(['--input-type=module', '-e', "await import('@kubernetes/client-node')"]));
+    const t0 = performance.now();
+    await execFileAsync('kubectl', ['rpf', '--version'], { env: { ...process.env, PATH: `${path.join(PLUGIN_PREFIX, 'bin')}:${process.env.PATH}` } });
+    version.push(performance.now() - t0);
+  }
+  return { nodeMs: median(node), clientNodeImportMs: median(imports), kubectlPluginVersionMs: median(version) };
+}
 
 /** The session-start scenario. */
 export const sessionStart: Scenario = {
@@ -72,6 +97,8 @@ export const sessionStart: Scenario = {
         }
       }
     }
+    const parts = await startupParts(ctx.options.quick ? 3 : 5);
+    ctx.log(`  start-up parts: node -e 0 ${parts.nodeMs.toFixed(0)} ms, import @kubernetes/client-node ${parts.clientNodeImportMs.toFixed(0)} ms, kubectl rpf --version ${parts.kubectlPluginVersionMs.toFixed(0)} ms`);
     for (const [id, values] of Object.entries(samples)) {
       ctx.log(`  ${id}: p50=${percentile(values, 50).toFixed(0)} p99=${percentile(values, 99).toFixed(0)} ms`);
     }
@@ -91,10 +118,11 @@ export const sessionStart: Scenario = {
     }
     return {
       title: this.title,
-      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it.`,
+      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it. Also timed, for the analysis: the client started without kubectl (node dist/client/main.js), node -e 0, a process that only imports @kubernetes/client-node, and kubectl rpf --version.`,
       metrics: { p50, p99 },
       detail: {
         samplesMs: samples,
+        startupParts: parts,
         bareClient: samples['kubectl-rpf-bare'] ? { p50: percentile(samples['kubectl-rpf-bare'], 50), p99: percentile(samples['kubectl-rpf-bare'], 99) } : undefined,
       },
     };

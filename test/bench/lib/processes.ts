@@ -137,6 +137,32 @@ export async function cpuMs(pid: number): Promise<number | undefined> {
   }
 }
 
+/**
+ * CPU time in ms of the threads of `pid` whose name starts with `prefix`;
+ * `V8Worker` threads do V8's concurrent and parallel garbage collection.
+ */
+export async function threadCpuMs(pid: number, prefix: string): Promise<number> {
+  let total = 0;
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!name.startsWith(prefix)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    } catch {
+      // thread exited
+    }
+  }
+  return total;
+}
+
 /** Every process of this machine: pid, command line, cgroup text and parent pid. */
 export async function listProcesses(): Promise<Array<{ pid: number; cmdline: string; cgroup: string; ppid: number }>> {
   const out = [];

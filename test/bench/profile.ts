@@ -1,7 +1,8 @@
 // Where kube-rpf's time goes: runs kubectl-rpf (node dist/client/main.js)
-// under `--cpu-prof` while the pod pushes bulk data through it, and prints
-// the client's self time by function and by file, plus the CPU every process
-// on the path spent. Not part of `npm run bench`; run it by hand:
+// under `--cpu-prof` and `--trace-gc` while the pod pushes bulk data through
+// it, and prints the client's self time by function and by file, how many
+// full garbage collections it ran, and the CPU every process on the path
+// spent (with the share of their V8 worker threads). Not part of `npm run bench`; run it by hand:
 //
 //   node test/bench/profile.ts [--mib 512] [--flow pod-to-machine|machine-to-pod] [--no-deploy]
 //
@@ -35,9 +36,16 @@ const dir = path.join(repoRoot, '.bench/profiles', `client-${new Date().toISOStr
 await mkdir(dir, { recursive: true });
 const client = startProcess(
   process.execPath,
-  ['--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(repoRoot, 'dist/client/main.js'), '-n', cluster.namespace, cluster.pod, `0:${service.port}`],
+  ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--trace-gc', path.join(repoRoot, 'dist/client/main.js'), '-n', cluster.namespace, cluster.pod, `0:${service.port}`],
   { env: { ...process.env, KUBECONFIG: adminKubeconfig } },
 );
+let markCompacts = 0;
+let scavenges = 0;
+client.child.stdout!.on('data', (data: Buffer) => {
+  const text = data.toString();
+  markCompacts += text.split('Mark-Compact').length - 1;
+  scavenges += text.split('Scavenge').length - 1;
+});
 try {
   const m = await client.waitForLine(/^Forwarding from 127\.0\.0\.1:(\d+) in pod /, 30_000);
   const port = m[1]!;
@@ -50,8 +58,10 @@ try {
   const components = await cluster.componentPids();
   const groups = { 'kubectl-rpf (profiled)': [client.pid], ...components };
   const before = await snapshotCpu(groups);
+  const gcBefore = { markCompacts, scavenges };
   log(`measured: ${await run()}`);
   const after = await snapshotCpu(groups);
+  process.stdout.write(`client garbage collections during the measured run: ${markCompacts - gcBefore.markCompacts} mark-compact, ${scavenges - gcBefore.scavenges} scavenge\n`);
   process.stdout.write(`CPU ms per GiB (${values.flow}, the client under --cpu-prof):\n`);
   for (const [name, ms] of Object.entries(cpuDelta(before, after, 1024 ** 3 / bytes))) process.stdout.write(`  ${name.padEnd(24)} ${ms}\n`);
 } finally {

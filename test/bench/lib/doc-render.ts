@@ -1,0 +1,347 @@
+// docs/benchmarks.md, rendered from a run's results: the figures, the
+// targets, where the CPU goes, and an analysis whose sentences read the
+// numbers. Pure: the same results always give the same text, which is how
+// test/bench/benchmarks-doc.test.ts proves the checked-in file is generated.
+import { DEFAULT_MAX_CHANNELS } from '../../../protocol/constants.ts';
+import { GC_SUFFIX } from './cpu.ts';
+import { PATH_IDS, PATH_LABELS, type Metric, type PathId, type Results } from './results.ts';
+import { formatNumber } from './scenario.ts';
+import { median } from './stats.ts';
+import { markdownTable } from './table.ts';
+
+/** Marks the line after which the results the document was rendered from are embedded. */
+export const DATA_MARKER = '<!-- bench-data';
+
+type CpuRuns = Partial<Record<PathId, Record<string, Array<Record<string, number>>>>>;
+
+const f = formatNumber;
+
+function med(results: Results, scenario: string, metric: string, path: PathId): number | undefined {
+  const v = results.scenarios[scenario]?.metrics[metric]?.paths[path]?.median;
+  return v !== undefined && Number.isFinite(v) ? v : undefined;
+}
+
+function metricOf(results: Results, scenario: string, metric: string): Metric | undefined {
+  return results.scenarios[scenario]?.metrics[metric];
+}
+
+/** Median CPU ms per GiB by process for one path and flow; `undefined` when not measured. */
+function cpuProfile(results: Results, path: PathId, flow: string): Record<string, number> | undefined {
+  const runs = (results.scenarios.bulk?.detail as { cpuMsPerGiB?: CpuRuns } | undefined)?.cpuMsPerGiB?.[path]?.[flow];
+  if (!runs || runs.length === 0) return undefined;
+  const names = new Set(runs.flatMap((r) => Object.keys(r)));
+  const out: Record<string, number> = {};
+  for (const name of names) out[name] = median(runs.map((r) => r[name] ?? 0));
+  return out;
+}
+
+/** Sum over real processes (not the V8-worker pseudo-rows, which are part of their process). */
+function cpuTotal(profile: Record<string, number> | undefined): number | undefined {
+  if (!profile) return undefined;
+  return Object.entries(profile)
+    .filter(([name]) => !name.endsWith(GC_SUFFIX))
+    .reduce((a, [, v]) => a + v, 0);
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? '?' : (ms / 1000).toFixed(1);
+}
+
+function ratioText(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || b === 0 ? '?' : `${(a / b).toFixed(2)}x`;
+}
+
+function cpuTable(results: Results, flow: string): string {
+  const profiles = PATH_IDS.map((id) => [id, cpuProfile(results, id, flow)] as const).filter(([, p]) => p !== undefined) as Array<readonly [PathId, Record<string, number>]>;
+  if (profiles.length === 0) return '_not measured_';
+  const names: string[] = [];
+  for (const [, p] of profiles) for (const n of Object.keys(p)) if (!names.includes(n)) names.push(n);
+  // Each process, then its V8-worker row right under it.
+  const ordered = names.filter((n) => !n.endsWith(GC_SUFFIX)).flatMap((n) => (names.includes(`${n}${GC_SUFFIX}`) ? [n, `${n}${GC_SUFFIX}`] : [n]));
+  const header = `| process | ${profiles.map(([id]) => PATH_LABELS[id]).join(' | ')} |`;
+  const rule = `|---|${profiles.map(() => '---:').join('|')}|`;
+  const rows = ordered.map((n) => {
+    const label = n.endsWith(GC_SUFFIX) ? `&nbsp;&nbsp;of which ${n.slice(0, -GC_SUFFIX.length)}'s V8 worker threads` : n;
+    return `| ${label} | ${profiles.map(([, p]) => (p[n] === undefined ? '' : f(p[n]!))).join(' | ')} |`;
+  });
+  const total = `| **all processes** | ${profiles.map(([, p]) => `**${f(cpuTotal(p)!)}**`).join(' | ')} |`;
+  return [header, rule, ...rows, total].join('\n');
+}
+
+function nodeGcShare(profile: Record<string, number> | undefined, names: string[]): { cpu: number; gc: number } {
+  let cpu = 0;
+  let gc = 0;
+  for (const n of names) {
+    cpu += profile?.[n] ?? 0;
+    gc += profile?.[`${n}${GC_SUFFIX}`] ?? 0;
+  }
+  return { cpu, gc };
+}
+
+function analysis(results: Results): string[] {
+  const out: string[] = [];
+  const { nproc } = results.meta;
+
+  // Throughput.
+  const p2m = { rpf: med(results, 'bulk', 'pod-to-machine', 'kube-rpf'), pf: med(results, 'bulk', 'pod-to-machine', 'kubectl-port-forward'), ssh: med(results, 'bulk', 'pod-to-machine', 'ssh-r'), direct: med(results, 'bulk', 'pod-to-machine', 'direct') };
+  const m2p = { rpf: med(results, 'bulk', 'machine-to-pod', 'kube-rpf'), pf: med(results, 'bulk', 'machine-to-pod', 'kubectl-port-forward'), ssh: med(results, 'bulk', 'machine-to-pod', 'ssh-r') };
+  if (p2m.rpf !== undefined) {
+    out.push('### Throughput');
+    out.push(
+      `kube-rpf moved ${f(p2m.rpf)} MB/s from the pod to this machine and ${m2p.rpf === undefined ? '?' : f(m2p.rpf)} MB/s the other way through one connection: ` +
+        `${ratioText(p2m.rpf, p2m.pf)} and ${ratioText(m2p.rpf, m2p.pf)} kubectl port-forward (${p2m.pf === undefined ? '?' : f(p2m.pf)} / ${m2p.pf === undefined ? '?' : f(m2p.pf)} MB/s), ` +
+        `${ratioText(p2m.rpf, p2m.ssh)} and ${ratioText(m2p.rpf, m2p.ssh)} ssh -R. The targets (2x kubectl port-forward, at least ssh -R) are ${p2m.pf !== undefined && p2m.rpf >= 2 * p2m.pf && p2m.ssh !== undefined && p2m.rpf >= p2m.ssh ? 'met' : 'missed'}.`,
+    );
+    const rpfCpu = cpuProfile(results, 'kube-rpf', 'pod-to-machine');
+    const pfCpu = cpuProfile(results, 'kubectl-port-forward', 'pod-to-machine');
+    const sshCpu = cpuProfile(results, 'ssh-r', 'pod-to-machine');
+    const directCpu = cpuProfile(results, 'direct', 'pod-to-machine');
+    const total = cpuTotal(rpfCpu);
+    if (rpfCpu && total) {
+      const ceiling = (nproc * 1024 ** 3) / 1e6 / (total / 1000);
+      out.push(
+        `Every process of every path runs on the same ${nproc} cores here, so bulk throughput is bounded by the CPU a path spends per byte, summed over all its processes. ` +
+          `Per GiB from the pod to this machine, kube-rpf's path spent ${seconds(total)} CPU-seconds, kubectl port-forward's ${seconds(cpuTotal(pfCpu))}, ssh -R's ${seconds(cpuTotal(sshCpu))} and direct TCP's ${seconds(cpuTotal(directCpu))} (table above). ` +
+          `${nproc} cores over ${seconds(total)} s/GiB is a ceiling of about ${f(ceiling)} MB/s for kube-rpf, and it measured ${f(p2m.rpf)}: it is CPU-bound, not window-bound.`,
+      );
+      const nodeProcs = ['kubectl rpf', 'rpf-agent', 'rpf-server'];
+      const share = nodeGcShare(rpfCpu, nodeProcs);
+      const apiserver = rpfCpu['kube-apiserver'] ?? 0;
+      const kubectlPf = pfCpu?.['kubectl port-forward'];
+      out.push(
+        `The bytes cross three TLS connections carried by Node.js processes (kubectl rpf ${seconds(rpfCpu['kubectl rpf'])} s/GiB, rpf-agent ${seconds(rpfCpu['rpf-agent'])}, rpf-server ${seconds(rpfCpu['rpf-server'])}) plus kube-apiserver (${seconds(apiserver)}), ` +
+          `where kubectl port-forward's cross Go processes (kubectl ${seconds(kubectlPf)}, kube-apiserver ${seconds(pfCpu?.['kube-apiserver'])}, kubelet ${seconds(pfCpu?.kubelet)}, containerd ${seconds(pfCpu?.containerd)}). ` +
+          (share.gc > 0
+            ? `Of the three Node.js processes' ${seconds(share.cpu)} s, their V8 worker threads, which do the garbage collector's concurrent marking and sweeping, took ${seconds(share.gc)} s (${((100 * share.gc) / share.cpu).toFixed(0)}%)${share.gc > apiserver ? `, more than kube-apiserver's whole share` : ''}; main-thread GC pauses come on top. `
+            : '') +
+          `rpf-server, which only relays bytes between two TLS sockets, costs ${seconds(rpfCpu['rpf-server'])} s/GiB on its own${kubectlPf !== undefined ? `, ${ratioText(rpfCpu['rpf-server'], kubectlPf)} what the whole kubectl port-forward process spends` : ''}.`,
+      );
+      const rpfM2p = cpuProfile(results, 'kube-rpf', 'machine-to-pod');
+      if (rpfM2p) {
+        out.push(
+          `From this machine to the pod, kubectl rpf spends ${seconds(rpfM2p['kubectl rpf'])} s/GiB and rpf-agent ${seconds(rpfM2p['rpf-agent'])} s/GiB (against ${seconds(rpfCpu['kubectl rpf'])} and ${seconds(rpfCpu['rpf-agent'])} the other way): ` +
+            'frames from a WebSocket client must be masked, and ws masks and unmasks in JavaScript because its optional native helper, bufferutil, is not installed.',
+        );
+      }
+    }
+    const agg = { rpf: med(results, 'aggregate', 'pod-to-machine', 'kube-rpf'), pf: med(results, 'aggregate', 'pod-to-machine', 'kubectl-port-forward'), ssh: med(results, 'aggregate', 'pod-to-machine', 'ssh-r') };
+    if (agg.rpf !== undefined) {
+      out.push(
+        `With 16 connections at once kube-rpf reached ${f(agg.rpf)} MB/s (${ratioText(agg.rpf, agg.pf)} kubectl port-forward, ${ratioText(agg.rpf, agg.ssh)} ssh -R): more streams do not lift a CPU-bound path much.`,
+      );
+    }
+  }
+
+  // Latency.
+  const lat = {
+    rpf50: med(results, 'latency', 'p50', 'kube-rpf'),
+    rpf99: med(results, 'latency', 'p99', 'kube-rpf'),
+    pf50: med(results, 'latency', 'p50', 'kubectl-port-forward'),
+    pf99: med(results, 'latency', 'p99', 'kubectl-port-forward'),
+    ssh50: med(results, 'latency', 'p50', 'ssh-r'),
+    ssh99: med(results, 'latency', 'p99', 'ssh-r'),
+    d50: med(results, 'latency', 'p50', 'direct'),
+  };
+  if (lat.rpf50 !== undefined) {
+    out.push('### Latency');
+    out.push(
+      `A 1 KiB round trip took ${f(lat.rpf50)} µs at p50 and ${lat.rpf99 === undefined ? '?' : f(lat.rpf99)} µs at p99 through kube-rpf, ${lat.pf50 === undefined ? '?' : f(lat.pf50)} / ${lat.pf99 === undefined ? '?' : f(lat.pf99)} µs through kubectl port-forward ` +
+        `and ${lat.ssh50 === undefined ? '?' : f(lat.ssh50)} / ${lat.ssh99 === undefined ? '?' : f(lat.ssh99)} µs through ssh -R (direct TCP: ${lat.d50 === undefined ? '?' : f(lat.d50)} µs at p50). ` +
+        `The p99 target (no worse than kubectl port-forward) is ${lat.rpf99 !== undefined && lat.pf99 !== undefined && lat.rpf99 <= lat.pf99 ? 'met' : 'missed'}. ` +
+        'Each way, a kube-rpf round trip wakes three Node.js event loops (rpf-agent, rpf-server, kubectl rpf) and kube-apiserver, each reading and re-encrypting a TLS record; ' +
+        'kubectl port-forward wakes Go processes only. rpf-server is the hop that kubectl port-forward does not have.',
+    );
+    const c50 = med(results, 'connect', 'p50', 'kube-rpf');
+    const c99 = med(results, 'connect', 'p99', 'kube-rpf');
+    const cpf50 = med(results, 'connect', 'p50', 'kubectl-port-forward');
+    const cpf99 = med(results, 'connect', 'p99', 'kubectl-port-forward');
+    if (c50 !== undefined) {
+      out.push(
+        `A new connection (connect to first byte back) took ${f(c50)} ms at p50 and ${c99 === undefined ? '?' : f(c99)} ms at p99 through kube-rpf, against ${cpf50 === undefined ? '?' : f(cpf50)} / ${cpf99 === undefined ? '?' : f(cpf99)} ms through kubectl port-forward: ` +
+          'OPEN, the local dial, OPEN_OK and the first DATA are one tunnel round trip plus a TCP connect on this machine.',
+      );
+    }
+  }
+
+  // Session start.
+  const s50 = med(results, 'session-start', 'p50', 'kube-rpf');
+  const s99 = med(results, 'session-start', 'p99', 'kube-rpf');
+  if (s50 !== undefined) {
+    const detail = results.scenarios['session-start']?.detail as
+      | { bareClient?: { p50: number; p99: number }; startupParts?: { nodeMs: number; clientNodeImportMs: number; kubectlPluginVersionMs: number } }
+      | undefined;
+    const parts = detail?.startupParts;
+    out.push('### Session start');
+    out.push(
+      `\`kubectl rpf\` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
+        `kubectl port-forward is ready in ${f(med(results, 'session-start', 'p50', 'kubectl-port-forward') ?? Number.NaN)} ms, ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
+        (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms, so dispatch costs little. ` : '') +
+        (parts
+          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
+            'Loading that library (its config.js imports the whole generated API) is most of the start-up; the requests themselves (discovery check, the pod, the upgrade through kube-apiserver, rpf-server and the agent) are the rest.'
+          : ''),
+    );
+  }
+
+  // Connections and memory.
+  const failed = metricOf(results, 'connections', 'failed')?.paths['kube-rpf'];
+  if (failed && failed.runs.length > 0) {
+    const n = failed.median;
+    const runs = (results.scenarios.connections?.detail as { runs?: Record<string, Array<{ listenOverflows?: number; result?: { errors?: Record<string, number> } }>> } | undefined)?.runs;
+    const client = med(results, 'connections', 'rss-client', 'kube-rpf');
+    const agent = med(results, 'connections', 'rss-far', 'kube-rpf');
+    out.push('### 1,000 connections and memory');
+    out.push(
+      n === 0
+        ? 'All 1,000 concurrent connections through one kube-rpf session carried their data intact.'
+        : `${f(n)} of the 1,000 concurrent connections failed through kube-rpf (${Object.entries(runs?.['kube-rpf']?.[0]?.result?.errors ?? {}).map(([k, v]) => `${v} ${k}`).join(', ') || 'see results.json'}). ` +
+            (n === 1000 - DEFAULT_MAX_CHANNELS
+              ? `That is exactly the connections beyond ${DEFAULT_MAX_CHANNELS}: the client's protocol Session keeps the protocol's default maxChannels (DEFAULT_MAX_CHANNELS = ${DEFAULT_MAX_CHANNELS}) while the agent allows --max-connections-per-session=1000, so the client answers OPEN_FAIL (CONNECTION_LIMIT) from the 257th on and the agent resets those pod connections. The ones that got through were all intact. `
+              : ''),
+    );
+    if (client !== undefined && agent !== undefined) {
+      const rest = (name: string) => {
+        const values = (runs?.['kube-rpf'] ?? []).map((r) => (r as { rssBeforeKiB?: Record<string, number> }).rssBeforeKiB?.[name]).filter((v): v is number => v !== undefined);
+        return values.length ? `${f(median(values) / 1024)} MB` : '?';
+      };
+      out.push(
+        `Memory per held, idle connection: ${f(agent)} KiB in rpf-agent and ${f(client)} KiB in kubectl rpf (target <= 64 KiB each; ${agent <= 64 && client <= 64 ? 'met' : 'missed'}). ` +
+          'Windows are credit, not buffers: an idle channel holds no data. These are differences of VmRSS over a few hundred connections, so garbage-collector timing moves them by several KiB per connection either way; a negative figure is such noise. ' +
+          `At rest, before any connection, kubectl rpf's VmRSS was ${rest('kubectl rpf')} and rpf-agent's ${rest('rpf-agent')}.`,
+      );
+    }
+    const sshFailed = med(results, 'connections', 'failed', 'ssh-r');
+    const sshOverflows = runs?.['ssh-r']?.map((r) => r.listenOverflows ?? 0);
+    if (sshFailed !== undefined && sshFailed > 0) {
+      out.push(
+        `ssh -R lost ${f(sshFailed)} of the 1,000 connections: sshd listens for a remote forward with a backlog of 128, and the kernel counted ${sshOverflows?.join(', ') ?? '?'} accept-queue overflows during those runs.`,
+      );
+    }
+  }
+
+  // Stalled reader.
+  const cost = metricOf(results, 'stalled-reader', 'cost');
+  if (cost) {
+    const rpf = cost.paths['kube-rpf'];
+    const pf = cost.paths['kubectl-port-forward'];
+    const ssh = cost.paths['ssh-r'];
+    out.push('### A stalled reader');
+    out.push(
+      `Next to one stream whose reader stopped, kube-rpf's 15 busy streams lost ${rpf && rpf.runs.length ? `${f(rpf.median)}%` : 'an unknown share'} of their throughput (target < 10%; negative means run-to-run noise was larger than any cost): ` +
+        `the stalled channel uses up its own 1 MiB window and nothing else. ` +
+        (pf?.failures?.length
+          ? `kubectl port-forward did not survive it in ${pf.failures.length} of ${pf.failures.length + pf.runs.length} runs (${pf.failures[0]}): it has no per-stream flow control, so one stream that cannot be delivered holds up the whole connection. `
+          : pf && pf.runs.length
+            ? `kubectl port-forward lost ${f(pf.median)}%. `
+            : '') +
+        (ssh && ssh.runs.length ? `ssh -R, whose channels have windows too, lost ${f(ssh.median)}%.` : ''),
+    );
+  }
+  return out;
+}
+
+const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: product code is outside the benchmarks)
+
+Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers; the figures in this list come from those runs, not from the table above.
+
+- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
+- **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
+- **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.
+- **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.
+- **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server about as much CPU per byte as a whole hop of kubectl port-forward costs in Go. It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
+`;
+
+/** Renders docs/benchmarks.md from a run's results (deterministic). */
+export function renderDoc(results: Results): string {
+  const m = results.meta;
+  const minutes = ((Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 60_000).toFixed(1);
+  const targets = results.targets.map((t) => `| ${t.target} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} | ${t.figure} |`);
+  const methods = Object.entries(results.scenarios).map(([id, s]) => `- **${s.title}** (\`${id}\`, ${s.seconds ?? '?'} s): ${s.method}`);
+  const lines = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `npm run bench:doc` (test/bench/doc.ts) from .bench/results.json. Do not edit: run the benchmarks again, or change the generator. -->',
+    '',
+    'kube-rpf against `kubectl port-forward`, `ssh -R`, a plain Node.js TCP relay and a direct TCP connection, every path measured in the same run on the local one-node cluster (`test/cluster`), the paths alternating in each round so that machine noise falls on all of them alike.',
+    '',
+    '## How to run',
+    '',
+    '```',
+    `npm run bench              # everything (this run: ${minutes} min); table on stdout, .bench/results.json`,
+    'npm run bench -- --quick   # small sizes, one round: for working on the benchmarks',
+    'npm run bench -- --only bulk,latency --rounds 5',
+    'npm run bench:doc          # this file, from .bench/results.json',
+    'node test/bench/profile.ts # kubectl-rpf under --cpu-prof and --trace-gc during a bulk transfer',
+    '```',
+    '',
+    'The runner brings the cluster up and deploys the current code if needed (both idempotent), installs kubectl-rpf as a kubectl plugin, installs openssh-server with apt-get if sshd is missing, and removes everything it started when it ends.',
+    '',
+    '## This run',
+    '',
+    '| | |',
+    '|---|---|',
+    `| command | \`${m.command}\` |`,
+    `| when | ${m.startedAt} to ${m.finishedAt} (${minutes} min), commit ${m.gitCommit} |`,
+    `| machine | ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}; ${m.kernel} |`,
+    `| Node.js | ${m.node} (this machine and the kube-rpf image) |`,
+    `| Kubernetes | ${m.kubernetesServer} (kube-apiserver, kubelet), kubectl ${m.kubectlClient} |`,
+    `| OpenSSH | ${m.ssh} |`,
+    `| rounds | ${m.rounds}${m.quick ? ' (--quick: small sizes, not for comparison)' : ''} |`,
+    '',
+    '## The paths',
+    '',
+    'One load program (`test/bench/programs/load.mjs`) runs on both sides: the *caller* connects, the *service* answers. The same file runs in the bench pod (from a ConfigMap, with the Node.js of the kube-rpf image) and on this machine.',
+    '',
+    '- **kube-rpf**: the caller runs in the pod and connects to `127.0.0.1:R` there; rpf-agent, rpf-server, kube-apiserver and `kubectl rpf` carry it to the service on this machine.',
+    '- **kubectl port-forward**: the forward direction: the caller runs here and connects to kubectl\'s local port; kube-apiserver, kubelet and containerd carry it to the service in the pod. Transfers are arranged so that the same bytes move the same way (pod to machine or machine to pod) as through kube-rpf.',
+    '- **ssh -R**: a private sshd on 127.0.0.1 (own config and port, throwaway host and user keys), `ssh -R` to it; the caller connects to the port sshd opened, ssh dials the service. Default cipher, everything on loopback.',
+    '- **Node relay**: a plain `net` relay in one Node.js process, for context.',
+    '- **direct TCP**: caller to service on loopback: the limit.',
+    '',
+    '## Figures',
+    '',
+    `Median of the runs, (min-max) when there were several. The last two columns are kube-rpf's median over kubectl port-forward's and over direct TCP's (for "lower is better" rows, above 1x means kube-rpf is slower).`,
+    '',
+    markdownTable(results),
+    '',
+    '## Targets (issue 5)',
+    '',
+    '| target | result | figure |',
+    '|---|---|---|',
+    ...targets,
+    '',
+    '## Where the CPU goes',
+    '',
+    'CPU milliseconds per GiB moved from the pod to this machine in the bulk scenario, by process (user + system time from /proc, median over runs). "caller" and "service" are the load program\'s endpoints. The indented rows are the part of a Node.js process spent in its V8 worker threads, which do the concurrent and parallel work of the garbage collector.',
+    '',
+    cpuTable(results, 'pod-to-machine'),
+    '',
+    'The same, from this machine to the pod:',
+    '',
+    cpuTable(results, 'machine-to-pod'),
+    '',
+    '## Analysis',
+    '',
+    ...analysis(results).flatMap((p) => [p, '']),
+    '### Caveats',
+    '',
+    '- One machine carries everything: client, kube-apiserver, the node, the pod. There is no network latency, and every hop competes for the same CPUs, so bulk figures rank paths by CPU per byte. On a real cluster the hops run on different machines and a long round trip makes window sizes matter more.',
+    '- rpf-agent and rpf-server run as pods (requests of 50m CPU, so cpu.shares of 51) inside the kubelet\'s pod cgroup, which as a whole competes with every host process (kube-apiserver, kubelet, containerd, kubectl, the kubectl-rpf client). kubectl port-forward\'s relays are all host processes. Under full load that weighting can only hurt kube-rpf.',
+    '- kubectl port-forward here is kubectl ' + m.kubectlClient + ' against kube-apiserver ' + m.kubernetesServer + ', which negotiate WebSockets by default; kube-apiserver talks SPDY to kubelet.',
+    '',
+    SUGGESTIONS,
+    '## How each scenario measures',
+    '',
+    ...methods,
+    '',
+  ];
+  return `${lines.join('\n')}\n${DATA_MARKER}\n${JSON.stringify(results)}\n-->\n`;
+}
+
+/** The results embedded in a rendered document, or undefined. */
+export function embeddedResults(doc: string): Results | undefined {
+  const start = doc.lastIndexOf(`${DATA_MARKER}\n`);
+  if (start < 0) return undefined;
+  const json = doc.slice(start + DATA_MARKER.length + 1, doc.lastIndexOf('\n-->'));
+  return JSON.parse(json) as Results;
+}

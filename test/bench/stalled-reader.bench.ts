@@ -21,7 +21,7 @@ async function oneRun(path: BenchPath, bytes: number): Promise<Outcome> {
     }
     values[stall ? 'with' : 'without'] = result.mbps as number;
     // Ten times as long as without it (at least 20 s) is a frozen tunnel, not a slower one.
-    timeoutMs = Math.min(90_000, Math.max(20_000, 10 * (result.ms as number)));
+    timeoutMs = Math.round(Math.min(90_000, Math.max(20_000, 10 * (result.ms as number))));
   }
   // After a stall the tunnel is restarted anyway, so no later run inherits a wedged stream.
   await path.recover();

@@ -124,6 +124,18 @@ function analysis(results: Results): string[] {
         );
       }
     }
+    const oversized = [metricOf(results, 'aggregate', 'pod-to-machine'), metricOf(results, 'stalled-reader', 'without'), metricOf(results, 'bulk', 'pod-to-machine')]
+      .flatMap((m) => m?.paths['kube-rpf']?.failures ?? [])
+      .filter((line) => line.includes('Max payload size exceeded'));
+    if (oversized.length > 0) {
+      out.push(
+        `**${oversized.length} kube-rpf runs with many busy streams failed**: the session died with "Max payload size exceeded" (WebSocket close 1009), the client's ws refusing a message over the 1 MiB (MAX_MESSAGE_SIZE) that both ends enforce. ` +
+          'The agent sent it: `WriteBatcher.push` checks whether the new frame still fits, flushes if not, and then appends the frame without checking again, but the flush runs callbacks (`onFlushed`, through which the transport gate wakes waiting channels) that queue new DATA frames first, and the frame lands on top of them. ' +
+          'A message can so exceed the limit by up to one frame (256 KiB + 9 bytes). One connection seldom gets there; with 15 or 16 busy streams the session dies within a second. ' +
+          'Reproduced without the cluster: a WriteBatcher (limit 1,048,576) holding five 256 KiB DATA frames, whose onFlushed pushes three more, sends messages of 786,459, 1,048,612 and 262,153 bytes. ' +
+          'The fix belongs in protocol/write-batcher.ts: check again after a flush (flush while the batch is not empty and the frame does not fit), or run the callbacks only after the frame is queued. Until then the 16-connection and stalled-reader figures for kube-rpf cannot be measured.',
+      );
+    }
     const agg = { rpf: med(results, 'aggregate', 'pod-to-machine', 'kube-rpf'), pf: med(results, 'aggregate', 'pod-to-machine', 'kubectl-port-forward'), ssh: med(results, 'aggregate', 'pod-to-machine', 'ssh-r') };
     if (agg.rpf !== undefined) {
       out.push(
@@ -173,11 +185,11 @@ function analysis(results: Results): string[] {
     const parts = detail?.startupParts;
     out.push('### Session start');
     out.push(
-      `\`kubectl rpf\` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
+      ``kubectl rpf` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
         `kubectl port-forward is ready in ${f(med(results, 'session-start', 'p50', 'kubectl-port-forward') ?? Number.NaN)} ms, ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
         (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms, so dispatch costs little. ` : '') +
         (parts
-          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
+          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even `kubectl rpf --version` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
             'Loading that library (its config.js imports the whole generated API) is most of the start-up; the requests themselves (discovery check, the pod, the upgrade through kube-apiserver, rpf-server and the agent) are the rest.'
           : ''),
     );
@@ -204,10 +216,14 @@ function analysis(results: Results): string[] {
         const values = (runs?.['kube-rpf'] ?? []).map((r) => (r as { rssBeforeKiB?: Record<string, number> }).rssBeforeKiB?.[name]).filter((v): v is number => v !== undefined);
         return values.length ? `${f(median(values) / 1024)} MB` : '?';
       };
+      const held = (name: string) => {
+        const values = (runs?.['kube-rpf'] ?? []).map((r) => (r as { rssDuringKiB?: Record<string, number> }).rssDuringKiB?.[name]).filter((v): v is number => v !== undefined);
+        return values.length ? `${f(median(values) / 1024)} MB` : '?';
+      };
       out.push(
         `Memory per held, idle connection: ${f(agent)} KiB in rpf-agent and ${f(client)} KiB in kubectl rpf (target <= 64 KiB each; ${agent <= 64 && client <= 64 ? 'met' : 'missed'}). ` +
           'Windows are credit, not buffers: an idle channel holds no data. These are differences of VmRSS over a few hundred connections, so garbage-collector timing moves them by several KiB per connection either way; a negative figure is such noise. ' +
-          `At rest, before any connection, kubectl rpf's VmRSS was ${rest('kubectl rpf')} and rpf-agent's ${rest('rpf-agent')}.`,
+          `kubectl rpf's VmRSS went from ${rest('kubectl rpf')} at rest to ${held('kubectl rpf')} holding the connections, rpf-agent's from ${rest('rpf-agent')} to ${held('rpf-agent')}; most of the client's is @kubernetes/client-node, loaded and never used again after start-up.`,
       );
     }
     const sshFailed = med(results, 'connections', 'failed', 'ssh-r');
@@ -227,8 +243,9 @@ function analysis(results: Results): string[] {
     const ssh = cost.paths['ssh-r'];
     out.push('### A stalled reader');
     out.push(
-      `Next to one stream whose reader stopped, kube-rpf's 15 busy streams lost ${rpf && rpf.runs.length ? `${f(rpf.median)}%` : 'an unknown share'} of their throughput (target < 10%; negative means run-to-run noise was larger than any cost): ` +
-        `the stalled channel uses up its own 1 MiB window and nothing else. ` +
+      (rpf && rpf.runs.length
+        ? `Next to one stream whose reader stopped, kube-rpf's 15 busy streams lost ${f(rpf.median)}% of their throughput (target < 10%; negative means run-to-run noise was larger than any cost): the stalled channel uses up its own 1 MiB window and nothing else. `
+        : `The stalled-reader cost of kube-rpf could not be measured: ${rpf?.failures?.length ?? 0} runs failed (${rpf?.failures?.[0] ?? 'no figures'}). `) +
         (pf?.failures?.length
           ? `kubectl port-forward did not survive it in ${pf.failures.length} of ${pf.failures.length + pf.runs.length} runs (${pf.failures[0]}): it has no per-stream flow control, so one stream that cannot be delivered holds up the whole connection. `
           : pf && pf.runs.length
@@ -242,10 +259,10 @@ function analysis(results: Results): string[] {
 
 const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: product code is outside the benchmarks)
 
-Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers; the figures in this list come from those runs, not from the table above.
+Found with `node test/bench/profile.ts` (the client under `--cpu-prof` and `--trace-gc`) and `perf record -a` during bulk transfers; the figures in this list come from those runs, not from the table above.
 
-- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
-- **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
+- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). `--trace-gc` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with `--external-memory-accounted-in-global-limit` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let `WriteBatcher` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
+- **A smaller client heap.** The client imports @kubernetes/client-node, whose `config.js` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
 - **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.
 - **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.
 - **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server about as much CPU per byte as a whole hop of kubectl port-forward costs in Go. It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
@@ -256,7 +273,7 @@ export function renderDoc(results: Results): string {
   const m = results.meta;
   const minutes = ((Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 60_000).toFixed(1);
   const targets = results.targets.map((t) => `| ${t.target} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} | ${t.figure} |`);
-  const methods = Object.entries(results.scenarios).map(([id, s]) => `- **${s.title}** (\`${id}\`, ${s.seconds ?? '?'} s): ${s.method}`);
+  const methods = Object.entries(results.scenarios).map(([id, s]) => `- **${s.title}** (`${id}`, ${s.seconds ?? '?'} s): ${s.method}`);
   const lines = [
     '# Benchmarks',
     '',
@@ -280,9 +297,9 @@ export function renderDoc(results: Results): string {
     '',
     '| | |',
     '|---|---|',
-    `| command | \`${m.command}\` |`,
+    `| command | `${m.command}` |`,
     `| when | ${m.startedAt} to ${m.finishedAt} (${minutes} min), commit ${m.gitCommit} |`,
-    `| machine | ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}; ${m.kernel} |`,
+    `| machine | ${m.nproc} CPUs (`nproc`), ${m.cpuModel}; ${m.kernel} |`,
     `| Node.js | ${m.node} (this machine and the kube-rpf image) |`,
     `| Kubernetes | ${m.kubernetesServer} (kube-apiserver, kubelet), kubectl ${m.kubectlClient} |`,
     `| OpenSSH | ${m.ssh} |`,

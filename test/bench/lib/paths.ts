@@ -38,6 +38,16 @@ export interface BenchPath {
   processes(): Promise<Record<string, number[]>>;
   /** Restarts the path's tunnel process (after a stall or a failure), so later runs start clean. */
   recover(): Promise<void>;
+  /** A bookmark in the tunnel process's stderr, for {@link lastWords}. */
+  mark(): StderrMark;
+  /** The tunnel process's last stderr line since `mark`, if it said anything (often why a run failed). */
+  lastWords(mark: StderrMark): string | undefined;
+}
+
+/** Where a tunnel process's stderr stood at some moment. */
+export interface StderrMark {
+  readonly process: Started | undefined;
+  readonly length: number;
 }
 
 /** Every path plus what they share. */
@@ -94,6 +104,15 @@ interface PathSpec {
   target: () => { host: string; port: number };
   processes: () => Promise<Record<string, number[]>>;
   recover: () => Promise<void>;
+  tunnel?: () => Started;
+}
+
+function lastLine(started: Started | undefined, mark: StderrMark): string | undefined {
+  if (started === undefined) return undefined;
+  // A tunnel restarted since the mark: all of the new one's output is news.
+  const text = started.stderr().slice(mark.process === started ? mark.length : 0);
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^(Warning: Permanently added|Handling connection)/.test(l));
+  return lines.length ? lines[lines.length - 1]!.trim() : undefined;
 }
 
 function makePath(spec: PathSpec, cluster: BenchCluster): BenchPath {
@@ -115,6 +134,11 @@ function makePath(spec: PathSpec, cluster: BenchCluster): BenchPath {
     start: (test, options) => spawnCaller(test, options, true),
     processes: spec.processes,
     recover: spec.recover,
+    mark: () => {
+      const process = spec.tunnel?.();
+      return { process, length: process?.stderr().length ?? 0 };
+    },
+    lastWords: (mark) => lastLine(spec.tunnel?.(), mark),
   };
 }
 
@@ -168,6 +192,7 @@ export async function startPaths(cluster: BenchCluster, log: (line: string) => v
           serviceInPod: false,
           callerInPod: true,
           target: () => ({ host: '127.0.0.1', port: rpf.port }),
+          tunnel: () => rpf.process,
           processes: async () => {
             const c = await cluster.componentPids();
             return { 'kubectl rpf': [rpf.process.pid], 'kube-apiserver': c['kube-apiserver']!, 'rpf-server': c['rpf-server']!, 'rpf-agent': c['rpf-agent']!, ...machineService };
@@ -185,6 +210,7 @@ export async function startPaths(cluster: BenchCluster, log: (line: string) => v
           serviceInPod: true,
           callerInPod: false,
           target: () => ({ host: '127.0.0.1', port: pf.port }),
+          tunnel: () => pf.process,
           processes: async () => {
             const c = await cluster.componentPids();
             return { 'kubectl port-forward': [pf.process.pid], 'kube-apiserver': c['kube-apiserver']!, kubelet: c.kubelet!, containerd: c.containerd!, 'service (pod)': c['pod service']! };
@@ -202,6 +228,7 @@ export async function startPaths(cluster: BenchCluster, log: (line: string) => v
           serviceInPod: false,
           callerInPod: false,
           target: () => ({ host: '127.0.0.1', port: ssh.port }),
+          tunnel: () => ssh.process,
           processes: async () => ({ ssh: [ssh.process.pid], sshd: await descendants(theSshd.process.pid), ...machineService }),
           recover: async () => {
             await ssh.process.stop();
@@ -216,6 +243,7 @@ export async function startPaths(cluster: BenchCluster, log: (line: string) => v
           serviceInPod: false,
           callerInPod: false,
           target: () => ({ host: '127.0.0.1', port: relay.port }),
+          tunnel: () => relay.process,
           processes: async () => ({ 'Node relay': [relay.process.pid], ...machineService }),
           recover: async () => {},
         },

@@ -59,6 +59,7 @@ export async function eachRound(
   const collected: Collected = { runs: {}, failures: {} };
   for (let round = 0; round < rounds; round++) {
     for (const path of rotate(paths, round)) {
+      const mark = path.mark();
       const { values, error } = normalize(await measure(path, round));
       for (const [metric, value] of Object.entries(values)) {
         const byPath = (collected.runs[metric] ??= {});
@@ -69,8 +70,10 @@ export async function eachRound(
         ctx.log(`  ${path.label}: ${shown}`);
         continue;
       }
-      (collected.failures[path.id] ??= []).push(`round ${round + 1}: ${error}`);
-      ctx.log(`  ${path.label}: ${shown} FAILED ${error}`);
+      const said = path.lastWords(mark);
+      const failure = `round ${round + 1}: ${error}${said ? `; ${path.label} said: ${said}` : ''}`;
+      (collected.failures[path.id] ??= []).push(failure);
+      ctx.log(`  ${path.label}: ${shown} FAILED ${failure}`);
       await path.recover();
     }
   }

@@ -185,11 +185,11 @@ function analysis(results: Results): string[] {
     const parts = detail?.startupParts;
     out.push('### Session start');
     out.push(
-      ``kubectl rpf` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
+      `\`kubectl rpf\` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
         `kubectl port-forward is ready in ${f(med(results, 'session-start', 'p50', 'kubectl-port-forward') ?? Number.NaN)} ms, ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
         (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms, so dispatch costs little. ` : '') +
         (parts
-          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even `kubectl rpf --version` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
+          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
             'Loading that library (its config.js imports the whole generated API) is most of the start-up; the requests themselves (discovery check, the pod, the upgrade through kube-apiserver, rpf-server and the agent) are the rest.'
           : ''),
     );
@@ -259,10 +259,10 @@ function analysis(results: Results): string[] {
 
 const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: product code is outside the benchmarks)
 
-Found with `node test/bench/profile.ts` (the client under `--cpu-prof` and `--trace-gc`) and `perf record -a` during bulk transfers; the figures in this list come from those runs, not from the table above.
+Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers; the figures in this list come from those runs, not from the table above.
 
-- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). `--trace-gc` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with `--external-memory-accounted-in-global-limit` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let `WriteBatcher` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
-- **A smaller client heap.** The client imports @kubernetes/client-node, whose `config.js` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
+- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
+- **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
 - **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.
 - **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.
 - **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server about as much CPU per byte as a whole hop of kubectl port-forward costs in Go. It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
@@ -273,7 +273,7 @@ export function renderDoc(results: Results): string {
   const m = results.meta;
   const minutes = ((Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 60_000).toFixed(1);
   const targets = results.targets.map((t) => `| ${t.target} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} | ${t.figure} |`);
-  const methods = Object.entries(results.scenarios).map(([id, s]) => `- **${s.title}** (`${id}`, ${s.seconds ?? '?'} s): ${s.method}`);
+  const methods = Object.entries(results.scenarios).map(([id, s]) => `- **${s.title}** (\`${id}\`, ${s.seconds ?? '?'} s): ${s.method}`);
   const lines = [
     '# Benchmarks',
     '',
@@ -297,9 +297,9 @@ export function renderDoc(results: Results): string {
     '',
     '| | |',
     '|---|---|',
-    `| command | `${m.command}` |`,
+    `| command | \`${m.command}\` |`,
     `| when | ${m.startedAt} to ${m.finishedAt} (${minutes} min), commit ${m.gitCommit} |`,
-    `| machine | ${m.nproc} CPUs (`nproc`), ${m.cpuModel}; ${m.kernel} |`,
+    `| machine | ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}; ${m.kernel} |`,
     `| Node.js | ${m.node} (this machine and the kube-rpf image) |`,
     `| Kubernetes | ${m.kubernetesServer} (kube-apiserver, kubelet), kubectl ${m.kubectlClient} |`,
     `| OpenSSH | ${m.ssh} |`,

@@ -161,7 +161,10 @@ function analysis(results: Results): string[] {
         `and ${lat.ssh50 === undefined ? '?' : f(lat.ssh50)} / ${lat.ssh99 === undefined ? '?' : f(lat.ssh99)} µs through ssh -R (direct TCP: ${lat.d50 === undefined ? '?' : f(lat.d50)} µs at p50). ` +
         `The p99 target (no worse than kubectl port-forward) is ${lat.rpf99 !== undefined && lat.pf99 !== undefined && lat.rpf99 <= lat.pf99 ? 'met' : 'missed'}. ` +
         'Each way, a kube-rpf round trip wakes three Node.js event loops (rpf-agent, rpf-server, kubectl rpf) and kube-apiserver, each reading and re-encrypting a TLS record; ' +
-        'kubectl port-forward wakes Go processes only. rpf-server is the hop that kubectl port-forward does not have.',
+        'kubectl port-forward wakes Go processes only. rpf-server is the hop that kubectl port-forward does not have.' +
+        (lat.ssh99 !== undefined && lat.ssh99 > 20_000
+          ? ` ssh -R's p99 of ${f(lat.ssh99 / 1000)} ms is Nagle's algorithm meeting delayed ACKs inside ssh, as in DESIGN.md's measurements; kube-rpf sets TCP_NODELAY on every socket it owns.`
+          : ''),
     );
     const c50 = med(results, 'connect', 'p50', 'kube-rpf');
     const c99 = med(results, 'connect', 'p99', 'kube-rpf');

@@ -44,7 +44,9 @@ export class WriteBatcher {
   push(frame: Frame): void {
     if (this.#closed) return;
     const prepared = prepareFrame(frame);
-    if (this.#size + prepared.size > this.#options.maxMessageSize && this.#frames.length > 0) this.flush();
+    // A loop, not an if: a flush runs callbacks that may queue frames of their
+    // own, and the batch they leave must be checked again before this frame joins.
+    while (this.#size + prepared.size > this.#options.maxMessageSize && this.#frames.length > 0) this.flush();
     this.#frames.push(prepared);
     this.#size += prepared.size;
     this.#schedule();

@@ -58,3 +58,26 @@ test('close() drops queued frames and hands back the waiting callbacks', (t) => 
   b.push({ type: 'EOF', channel: 3 });
   t.is(messages.length, 0);
 });
+
+test('frames queued by flush callbacks never push a message past the maximum size', (t) => {
+  const messages: Buffer[] = [];
+  const max = 1024 * 1024;
+  const chunk = Buffer.alloc(256 * 1024);
+  let refills = 1;
+  const b: WriteBatcher = new WriteBatcher({
+    send: (m) => messages.push(m),
+    schedule: () => {},
+    maxMessageSize: max,
+    // As the session's transport gate does: a flush wakes waiting channels,
+    // which queue DATA before the frame that caused the flush is added.
+    onFlushed: () => {
+      if (refills-- > 0) for (let i = 0; i < 3; i++) b.push({ type: 'DATA', channel: 1, data: chunk });
+    },
+  });
+  for (let i = 0; i < 5; i++) b.push({ type: 'DATA', channel: 1, data: chunk });
+  b.flush();
+  t.true(messages.length >= 3);
+  t.true(messages.every((m) => m.length <= max), `message sizes: ${messages.map((m) => m.length).join(', ')}`);
+  const delivered = messages.flatMap((m) => decodeMessage(m)).length;
+  t.is(delivered, 8, 'every frame was sent');
+});

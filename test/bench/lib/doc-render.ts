@@ -203,6 +203,8 @@ function analysis(results: Results): string[] {
   if (failed && failed.runs.length > 0) {
     const n = failed.median;
     const runs = (results.scenarios.connections?.detail as { runs?: Record<string, Array<{ listenOverflows?: number; result?: { errors?: Record<string, number> } }>> } | undefined)?.runs;
+    const importRss = (results.scenarios['session-start']?.detail as { startupParts?: { clientNodeImportRssBytes?: number } } | undefined)?.startupParts?.clientNodeImportRssBytes;
+    const intact = (runs?.['kube-rpf'] ?? []).every((r) => ((r as { result?: { mismatches?: number } }).result?.mismatches ?? 0) === 0);
     const client = med(results, 'connections', 'rss-client', 'kube-rpf');
     const agent = med(results, 'connections', 'rss-far', 'kube-rpf');
     out.push('### 1,000 connections and memory');
@@ -211,8 +213,9 @@ function analysis(results: Results): string[] {
         ? 'All 1,000 concurrent connections through one kube-rpf session carried their data intact.'
         : `${f(n)} of the 1,000 concurrent connections failed through kube-rpf (${Object.entries(runs?.['kube-rpf']?.[0]?.result?.errors ?? {}).map(([k, v]) => `${v} ${k}`).join(', ') || 'see results.json'}). ` +
             (n === 1000 - DEFAULT_MAX_CHANNELS
-              ? `That is exactly the connections beyond ${DEFAULT_MAX_CHANNELS}: the client's protocol Session keeps the protocol's default maxChannels (DEFAULT_MAX_CHANNELS = ${DEFAULT_MAX_CHANNELS}) while the agent allows --max-connections-per-session=1000, so the client answers OPEN_FAIL (CONNECTION_LIMIT) from the 257th on and the agent resets those pod connections. The ones that got through were all intact. `
-              : ''),
+              ? `That is exactly the connections beyond ${DEFAULT_MAX_CHANNELS}: the client's protocol Session keeps the protocol's default maxChannels (DEFAULT_MAX_CHANNELS = ${DEFAULT_MAX_CHANNELS}) while the agent allows --max-connections-per-session=1000, so the client answers OPEN_FAIL (CONNECTION_LIMIT) from the ${DEFAULT_MAX_CHANNELS + 1}th on and the agent resets those pod connections. `
+              : '') +
+            (intact ? 'Every connection that got through carried its data intact (sha256).' : 'Some connections that got through carried corrupted data: see results.json.'),
     );
     if (client !== undefined && agent !== undefined) {
       const rest = (name: string) => {
@@ -226,14 +229,14 @@ function analysis(results: Results): string[] {
       out.push(
         `Memory per held, idle connection: ${f(agent)} KiB in rpf-agent and ${f(client)} KiB in kubectl rpf (target <= 64 KiB each; ${agent <= 64 && client <= 64 ? 'met' : 'missed'}). ` +
           'Windows are credit, not buffers: an idle channel holds no data. These are differences of VmRSS over a few hundred connections, so garbage-collector timing moves them by several KiB per connection either way; a negative figure is such noise. ' +
-          `kubectl rpf's VmRSS went from ${rest('kubectl rpf')} at rest to ${held('kubectl rpf')} holding the connections, rpf-agent's from ${rest('rpf-agent')} to ${held('rpf-agent')}; most of the client's is @kubernetes/client-node, loaded and never used again after start-up.`,
+          `kubectl rpf's VmRSS went from ${rest('kubectl rpf')} at rest to ${held('kubectl rpf')} holding the connections, rpf-agent's from ${rest('rpf-agent')} to ${held('rpf-agent')}; ${importRss === undefined ? 'most of the client\'s is @kubernetes/client-node, loaded and never used again after start-up' : `a process that only imports @kubernetes/client-node already has ${f(importRss / 1024 ** 2)} MB`}.`,
       );
     }
     const sshFailed = med(results, 'connections', 'failed', 'ssh-r');
     const sshOverflows = runs?.['ssh-r']?.map((r) => r.listenOverflows ?? 0);
     if (sshFailed !== undefined && sshFailed > 0) {
       out.push(
-        `ssh -R lost ${f(sshFailed)} of the 1,000 connections: sshd listens for a remote forward with a backlog of 128, and the kernel counted ${sshOverflows?.join(', ') ?? '?'} accept-queue overflows during those runs.`,
+        `ssh -R lost ${f(sshFailed)} of the 1,000 connections: sshd listens for a remote forward with a backlog of 128, and the kernel counted ${sshOverflows?.map((n) => f(n)).join(' and ') ?? '?'} accept-queue overflows during those runs.`,
       );
     }
   }
@@ -320,7 +323,7 @@ export function renderDoc(results: Results): string {
     '',
     '## Figures',
     '',
-    `Median of the runs, (min-max) when there were several. The last two columns are kube-rpf's median over kubectl port-forward's and over direct TCP's (for "lower is better" rows, above 1x means kube-rpf is slower).`,
+    `Median of the runs, (min to max) when there were several. The last two columns are kube-rpf's median over kubectl port-forward's and over direct TCP's (for "lower is better" rows, above 1x means kube-rpf is slower).`,
     '',
     markdownTable(results),
     '',

@@ -83,6 +83,7 @@ export async function eachRound(
 /** A number with about three significant digits, for logs and tables. */
 export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return '-';
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
   const abs = Math.abs(value);
   if (abs >= 1000) return Math.round(value).toLocaleString('en-US');
   if (abs >= 100) return value.toFixed(0);

@@ -4,14 +4,14 @@
 import { PATH_IDS, PATH_LABELS, type Metric, type Results } from './results.ts';
 import { formatNumber } from './scenario.ts';
 
-/** One cell: `median (min-max)`, or `failed` / `-`. */
+/** One cell: `median (min to max)`, or `failed` / `-`. */
 export function cell(metric: Metric, id: (typeof PATH_IDS)[number], withRange = true): string {
   const figure = metric.paths[id];
   if (figure === undefined) return '-';
   if (figure.runs.length === 0) return figure.failures?.length ? 'failed' : '-';
   const failed = figure.failures?.length ? ` (${figure.failures.length} failed)` : '';
   if (!withRange || figure.runs.length < 2) return `${formatNumber(figure.median)}${failed}`;
-  return `${formatNumber(figure.median)} (${formatNumber(figure.min)}-${formatNumber(figure.max)})${failed}`;
+  return `${formatNumber(figure.median)} (${formatNumber(figure.min)} to ${formatNumber(figure.max)})${failed}`;
 }
 
 function ratio(value: number | undefined): string {

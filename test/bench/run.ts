@@ -8,6 +8,7 @@
 // scenarios, prints a table and writes .bench/results.json; `npm run
 // bench:doc` turns that file into docs/benchmarks.md.
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,16 @@ async function output(file: string, args: string[]): Promise<string> {
   }
 }
 
+/** Whether the project's own dependencies include `name` (as ws would find it). */
+function resolvable(name: string): boolean {
+  try {
+    createRequire(path.join(repoRoot, 'node_modules/ws/package.json')).resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function machine(quick: boolean, rounds: number): Promise<Omit<RunMeta, 'finishedAt'>> {
   const versions = await kubectl(['version', '-o', 'json']);
   let kubernetesServer = 'unknown';
@@ -77,6 +88,7 @@ async function machine(quick: boolean, rounds: number): Promise<Omit<RunMeta, 'f
     kubectlClient,
     ssh: await output('ssh', ['-V']),
     gitCommit: await output('git', ['rev-parse', '--short', 'HEAD']),
+    wsBufferutil: resolvable('bufferutil'),
   };
 }
 

@@ -119,8 +119,12 @@ function analysis(results: Results): string[] {
       const rpfM2p = cpuProfile(results, 'kube-rpf', 'machine-to-pod');
       if (rpfM2p) {
         out.push(
-          `From this machine to the pod, kubectl rpf spends ${seconds(rpfM2p['kubectl rpf'])} s/GiB and rpf-agent ${seconds(rpfM2p['rpf-agent'])} s/GiB (against ${seconds(rpfCpu['kubectl rpf'])} and ${seconds(rpfCpu['rpf-agent'])} the other way): ` +
-            'frames from a WebSocket client must be masked, and ws masks and unmasks in JavaScript because its optional native helper, bufferutil, is not installed.',
+          `From this machine to the pod, kubectl rpf spends ${seconds(rpfM2p['kubectl rpf'])} s/GiB and rpf-agent ${seconds(rpfM2p['rpf-agent'])} s/GiB (against ${seconds(rpfCpu['kubectl rpf'])} and ${seconds(rpfCpu['rpf-agent'])} the other way); frames from a WebSocket client must be masked and unmasked, ` +
+            (results.meta.wsBufferutil === false
+              ? 'and ws does it in JavaScript because its optional native helper, bufferutil, is not installed.'
+              : results.meta.wsBufferutil === true
+                ? 'which ws does in native code (bufferutil).'
+                : 'in native code if ws finds bufferutil, else in JavaScript.'),
         );
       }
     }
@@ -138,8 +142,12 @@ function analysis(results: Results): string[] {
     }
     const agg = { rpf: med(results, 'aggregate', 'pod-to-machine', 'kube-rpf'), pf: med(results, 'aggregate', 'pod-to-machine', 'kubectl-port-forward'), ssh: med(results, 'aggregate', 'pod-to-machine', 'ssh-r') };
     if (agg.rpf !== undefined) {
+      const gain = agg.rpf / p2m.rpf;
       out.push(
-        `With 16 connections at once kube-rpf reached ${f(agg.rpf)} MB/s (${ratioText(agg.rpf, agg.pf)} kubectl port-forward, ${ratioText(agg.rpf, agg.ssh)} ssh -R): more streams do not lift a CPU-bound path much.`,
+        `With 16 connections at once kube-rpf reached ${f(agg.rpf)} MB/s (${ratioText(agg.rpf, agg.pf)} kubectl port-forward, ${ratioText(agg.rpf, agg.ssh)} ssh -R), ${gain.toFixed(2)}x its single connection: ` +
+          (gain >= 1.2
+            ? 'with more streams in flight the chain of processes spends less time waiting on one another, so both cores stay busier; the ceiling is still CPU per byte.'
+            : 'more streams do not lift a CPU-bound path much.'),
       );
     }
   }
@@ -265,11 +273,10 @@ function analysis(results: Results): string[] {
 
 const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: product code is outside the benchmarks)
 
-Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers; the figures in this list come from those runs, not from the table above.
+Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers, by hand at commit 5be006f (before bufferutil and the WriteBatcher fix); the figures in this list come from those runs, not from the table above.
 
 - **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
 - **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
-- **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.
 - **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.
 - **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server about as much CPU per byte as a whole hop of kubectl port-forward costs in Go. It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
 `;
@@ -353,6 +360,9 @@ export function renderDoc(results: Results): string {
     '- kubectl port-forward here is kubectl ' + m.kubectlClient + ' against kube-apiserver ' + m.kubernetesServer + ', which negotiate WebSockets by default; kube-apiserver talks SPDY to kubelet.',
     '',
     SUGGESTIONS,
+    ...(m.wsBufferutil === false
+      ? ["- **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.", '']
+      : []),
     '## How each scenario measures',
     '',
     ...methods,

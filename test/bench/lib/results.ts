@@ -75,6 +75,8 @@ export interface RunMeta {
   kubectlClient: string;
   ssh: string;
   gitCommit: string;
+  /** Whether ws finds its native masking helper, bufferutil (else it masks in JavaScript). */
+  wsBufferutil?: boolean;
 }
 
 /** The whole of .bench/results.json. */

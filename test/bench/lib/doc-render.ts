@@ -255,6 +255,7 @@ function analysis(results: Results): string[] {
     const rpf = cost.paths['kube-rpf'];
     const pf = cost.paths['kubectl-port-forward'];
     const ssh = cost.paths['ssh-r'];
+    const control = [...(cost.paths.direct?.runs ?? []), ...(cost.paths['node-relay']?.runs ?? [])];
     out.push('### A stalled reader');
     out.push(
       (rpf && rpf.runs.length
@@ -265,7 +266,10 @@ function analysis(results: Results): string[] {
           : pf && pf.runs.length
             ? `kubectl port-forward lost ${f(pf.median)}%. `
             : '') +
-        (ssh && ssh.runs.length ? `ssh -R, whose channels have windows too, lost ${f(ssh.median)}%.` : ''),
+        (ssh && ssh.runs.length ? `ssh -R, whose channels have windows too, lost ${f(ssh.median)}%. ` : '') +
+        (control.length
+          ? `For scale: direct TCP and the Node relay, where a stalled connection cannot cost the others anything, came out between ${f(Math.min(...control))}% and ${f(Math.max(...control))}% from run to run; that is this machine's noise.`
+          : ''),
     );
   }
   return out;

@@ -25,7 +25,9 @@ reclaim_machine() {
   if [ -n "$owner" ] && [ "$owner" != "$CLUSTER_DIR" ] && [ -d "$owner" ]; then
     # A healthy cluster of another checkout is someone's test run: leave it,
     # unless told to take over. A dead or broken one is cleaned up.
-    if KUBE_RPF_CLUSTER_DIR=$owner bash "$here/cluster.sh" status >/dev/null 2>&1 && [ "${KUBE_RPF_TAKE_OVER:-}" != 1 ]; then
+    # CI owns its machine: there it always takes over.
+    if KUBE_RPF_CLUSTER_DIR=$owner bash "$here/cluster.sh" status >/dev/null 2>&1 &&
+      [ "${KUBE_RPF_TAKE_OVER:-}" != 1 ] && [ "${CI:-}" != true ]; then
       die "the cluster of $owner is running; stop it first (KUBE_RPF_CLUSTER_DIR=$owner npm run cluster:down) or set KUBE_RPF_TAKE_OVER=1"
     fi
     log "stopping the cluster of $owner first"

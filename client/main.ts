@@ -2,7 +2,12 @@
 // kubectl-rpf: the kubectl plugin's entry point. Wires the process (argv,
 // stdout, stderr, signals, exit code) to runCli; nothing else lives here.
 
-import { runCli } from './cli.ts';
+import module from 'node:module';
+
+// V8's code cache on disk: the next `kubectl rpf` starts without compiling its
+// modules (and @kubernetes/client-node's) again.
+module.enableCompileCache?.();
+const { runCli } = await import('./cli.ts');
 
 const controller = new AbortController();
 let signalled = 0;

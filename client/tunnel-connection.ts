@@ -16,6 +16,9 @@ import type { KubeContext } from './kube.ts';
 import { statusError } from './status-error.ts';
 import type { ResolvedPod } from './target.ts';
 
+/** Channels the client accepts at once; the agent's policy limit is the one that matters. */
+const CLIENT_MAX_CHANNELS = 100_000;
+
 /** Largest refusal body read; Status objects are far smaller. */
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -142,6 +145,9 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
       ws.removeAllListeners('close');
       ws.removeAllListeners('error');
       const session = new Session({
+        // The agent enforces the cluster's per-session connection limit (1,000
+        // by default); the client's own cap only guards against a runaway peer.
+        maxChannels: CLIENT_MAX_CHANNELS,
         ...request.session,
         role: 'client',
         send: (message, done) => ws.send(message, { binary: true }, done),

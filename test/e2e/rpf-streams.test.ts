@@ -16,19 +16,19 @@ test.after.always(async () => {
   if (namespace) await deleteNamespace(namespace);
 });
 
-test.serial('200 concurrent pod connections carry distinct random data both ways intact', async (t) => {
+test.serial('300 concurrent pod connections (more than the protocol\'s default channel cap) carry distinct random data both ways intact', async (t) => {
   const local = await startLocalServer(48 * 1024);
   const rpf = await startRpf(['-n', namespace, 'caller', `7000:${local.port}`], 2);
   try {
-    const results = await runPodClient(namespace, 'caller', { port: 7000, connections: 200, bytes: 64 * 1024 });
-    t.is(results.length, 200);
+    const results = await runPodClient(namespace, 'caller', { port: 7000, connections: 300, bytes: 64 * 1024 });
+    t.is(results.length, 300);
     t.deepEqual(results.filter((r) => r.error), []);
     // What each pod connection sent is what the local server received, and
     // what the server answered is what the pod connection got.
     t.deepEqual(results.map((r) => r.sent).sort(), local.connections.map((c) => c.received).sort());
     t.deepEqual(results.map((r) => r.received).sort(), local.connections.map((c) => c.sent).sort());
     t.true(local.connections.every((c) => c.receivedBytes === 64 * 1024));
-    t.is(new Set(results.map((r) => r.sent)).size, 200, 'every connection carried its own data');
+    t.is(new Set(results.map((r) => r.sent)).size, 300, 'every connection carried its own data');
   } finally {
     await rpf.stop();
     await local.close();

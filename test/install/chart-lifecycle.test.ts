@@ -84,12 +84,13 @@ test.serial('helm uninstall removes everything, APIService included, and leaves 
   for (const kind of ['clusterrole/kube-rpf-user', 'clusterrole/kube-rpf-server', 'flowschema/kube-rpf-tunnels', 'prioritylevelconfiguration/kube-rpf-tunnels']) {
     t.not((await kubectl(['get', kind])).code, 0, `${kind} is gone`);
   }
-  const left = await kubectl(['get', 'all,secrets,serviceaccounts,poddisruptionbudgets', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/part-of=kube-rpf', '-o', 'name']);
-  t.is(left.stdout.trim(), '');
+  // Pods take their termination grace period to go; everything else is gone at once.
   await waitFor('the kube-rpf pods to be gone', async () => {
     const pods = await kubectl(['get', 'pods', '-n', 'kube-rpf', '-o', 'name']);
     return pods.stdout.trim() === '' ? true : undefined;
   }, 60_000);
+  const left = await kubectl(['get', 'all,secrets,serviceaccounts,poddisruptionbudgets', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/part-of=kube-rpf', '-o', 'name']);
+  t.is(left.stdout.trim(), '');
 
   const after = await runRpfExpectingFailure(['-n', namespace, 'app', '8998:3000']);
   t.not(after.code, 0);

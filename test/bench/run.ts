@@ -13,7 +13,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { kubectl, repoRoot } from '../e2e/helpers/cluster.ts';
+import { clusterDir, kubectl, repoRoot } from '../e2e/helpers/cluster.ts';
 import { aggregate } from './aggregate.bench.ts';
 import { bulk } from './bulk.bench.ts';
 import { connections } from './connections.bench.ts';
@@ -36,6 +36,16 @@ const SCENARIOS: Scenario[] = [sessionStart, connect, latency, connections, bulk
 
 /** Where results go. */
 export const RESULTS_FILE = path.join(repoRoot, '.bench/results.json');
+/** Where a run goes whose cluster was taken away under it (results.json keeps the last good run). */
+const INTERRUPTED_FILE = path.join(repoRoot, '.bench/results.interrupted.json');
+
+/** The cluster's identity: which checkout owns it (test/cluster's marker) and its kube-apiserver's pid. */
+async function clusterIdentity(): Promise<string> {
+  const owner = await readFile('/run/kube-rpf/owner', 'utf8').catch(() => 'none');
+  const pid = (await readFile(path.join(clusterDir, 'pids/kube-apiserver.pid'), 'utf8').catch(() => '')).trim();
+  const alive = pid !== '' && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('kube-apiserver');
+  return `owner ${owner.trim()}, kube-apiserver ${alive ? pid : 'not running'}`;
+}
 
 const started = Date.now();
 function log(line: string): void {
@@ -138,13 +148,22 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   const results: Results = { meta: { ...meta, finishedAt: '' }, scenarios: {}, targets: [] };
+  let interrupted: string | undefined;
   try {
     cluster = await startBenchCluster(log);
     pathSet = await startPaths(cluster, log);
     const ctx: BenchContext = { options: { quick, rounds }, cluster, pathSet, paths: pathSet.paths, log };
     log('warm-up');
     await warmUp(ctx);
+    const identity = await clusterIdentity();
     for (const scenario of scenarios) {
+      // Another checkout's test run may take the machine's one cluster over (test/cluster); figures after that mean nothing.
+      const now = await clusterIdentity();
+      if (now !== identity) {
+        interrupted = `the cluster changed under the run before ${scenario.id} (${identity} -> ${now})`;
+        log(interrupted);
+        break;
+      }
       log(`${scenario.id}: ${scenario.title}`);
       const t0 = Date.now();
       let result: ScenarioResult;
@@ -158,17 +177,27 @@ async function main(): Promise<number> {
       results.scenarios[scenario.id] = result;
       log(`${scenario.id}: ${result.seconds} s`);
     }
+    const after = await clusterIdentity();
+    if (interrupted === undefined && after !== identity) {
+      interrupted = `the cluster changed under the run (${identity} -> ${after})`;
+      log(interrupted);
+    }
   } finally {
     await cleanup();
   }
   results.meta.finishedAt = new Date().toISOString();
   results.targets = checkTargets(results);
-  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  const file = interrupted === undefined ? RESULTS_FILE : INTERRUPTED_FILE;
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
 
   process.stdout.write(`\n${textTable(results)}\n\nTargets (issue 5):\n`);
   for (const t of results.targets) process.stdout.write(`  [${t.met === null ? '?' : t.met ? 'met' : 'MISSED'}] ${t.target}: ${t.figure}\n`);
-  process.stdout.write(`\nwrote ${path.relative(process.cwd(), RESULTS_FILE)} in ${((Date.now() - started) / 1000).toFixed(0)} s; npm run bench:doc writes docs/benchmarks.md\n`);
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)} in ${((Date.now() - started) / 1000).toFixed(0)} s; npm run bench:doc writes docs/benchmarks.md from ${path.relative(process.cwd(), RESULTS_FILE)}\n`);
+  if (interrupted !== undefined) {
+    process.stdout.write(`INTERRUPTED: ${interrupted}; ${path.relative(process.cwd(), RESULTS_FILE)} still holds the last complete run\n`);
+    return 1;
+  }
   return 0;
 }
 

@@ -2,7 +2,7 @@
 // targets, where the CPU goes, and an analysis whose sentences read the
 // numbers. Pure: the same results always give the same text, which is how
 // test/bench/benchmarks-doc.test.ts proves the checked-in file is generated.
-import { DEFAULT_MAX_CHANNELS } from '../../../protocol/constants.ts';
+import { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_CHANNELS } from '../../../protocol/constants.ts';
 import { GC_SUFFIX } from './cpu.ts';
 import { PATH_IDS, PATH_LABELS, type Metric, type PathId, type Results } from './results.ts';
 import { formatNumber } from './scenario.ts';
@@ -259,7 +259,7 @@ function analysis(results: Results): string[] {
     out.push('### A stalled reader');
     out.push(
       (rpf && rpf.runs.length
-        ? `Next to one stream whose reader stopped, kube-rpf's 15 busy streams lost ${f(rpf.median)}% of their throughput (target < 10%; negative means run-to-run noise was larger than any cost): the stalled channel uses up its own 1 MiB window and nothing else. `
+        ? `Next to one stream whose reader stopped, kube-rpf's 15 busy streams lost ${f(rpf.median)}% of their throughput (target < 10%; negative means run-to-run noise was larger than any cost): the stalled channel uses up its own ${f(DEFAULT_INITIAL_WINDOW / 1024)} KiB window and nothing else. `
         : `The stalled-reader cost of kube-rpf could not be measured: ${rpf?.failures?.length ?? 0} runs failed (${rpf?.failures?.[0] ?? 'no figures'}). `) +
         (pf?.failures?.length
           ? `kubectl port-forward did not survive it in ${pf.failures.length} of ${pf.failures.length + pf.runs.length} runs (${pf.failures[0]}): it has no per-stream flow control, so one stream that cannot be delivered holds up the whole connection. `
@@ -281,8 +281,7 @@ Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \
 
 - **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
 - **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
-- **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.
-- **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server about as much CPU per byte as a whole hop of kubectl port-forward costs in Go. It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
+- **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server as much CPU per byte as the whole kubectl port-forward process, or more (see the analysis above). It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
 `;
 
 /** Renders docs/benchmarks.md from a run's results (deterministic). */
@@ -364,6 +363,9 @@ export function renderDoc(results: Results): string {
     '- kubectl port-forward here is kubectl ' + m.kubectlClient + ' against kube-apiserver ' + m.kubernetesServer + ', which negotiate WebSockets by default; kube-apiserver talks SPDY to kubelet.',
     '',
     SUGGESTIONS,
+    ...((metricOf(results, 'connections', 'failed')?.paths['kube-rpf']?.median ?? 0) > 0
+      ? ["- **The channel limit.** Give the client's Session the same maxChannels as the agent (or let the agent announce its limit), or 1,000 connections cannot be reached.", '']
+      : []),
     ...(m.wsBufferutil === false
       ? ["- **bufferutil.** ws's optional native masking helper is not installed, so the client masks and the agent unmasks every byte from this machine to the pod in JavaScript.", '']
       : []),

@@ -29,5 +29,9 @@ const code = await runCli(process.argv.slice(2), {
   signal: controller.signal,
 });
 process.exitCode = code;
-// Exit once the output is written, even if a pooled API connection lingers.
-setTimeout(() => process.exit(code), 200).unref();
+// Exit explicitly once the output is written, never by the event loop running
+// dry: Node's teardown after a natural exit waits for every request still
+// registered on a closed TLS socket, and we caught it spinning there for
+// minutes (a CPU-bound process that ignores Ctrl-C), while process.exit()
+// skips that teardown. A pooled API connection must not hold the exit either.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

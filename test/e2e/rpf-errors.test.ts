@@ -45,15 +45,16 @@ test('nothing listening locally resets only that pod connection, and the session
   await probe.close(); // the port is now closed on this machine
   const rpf = await startRpf(['-n', namespace, 'app', `8181:${port}`], 2);
   try {
-    const refused = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8181/']);
+    const refused = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8181/'], { timeoutMs: 20_000 });
     t.not(refused.code, 0);
+    t.regex(refused.stderr, /reset|refused|closed|error/i, `wget should see its connection reset; kubectl rpf printed: ${rpf.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     t.regex(rpf.stderr(), new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
     t.is(rpf.child.exitCode, null, 'kubectl rpf is still running');
     const web = await startHttpServer('back again\n', port);
     try {
-      const ok = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8181/']);
-      t.is(ok.stdout, 'back again\n', ok.stderr);
+      const ok = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8181/'], { timeoutMs: 20_000 });
+      t.is(ok.stdout, 'back again\n', `${ok.stderr}; kubectl rpf printed: ${rpf.stderr()}`);
     } finally {
       await web.close();
     }

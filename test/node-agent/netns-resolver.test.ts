@@ -1,14 +1,14 @@
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { NetnsResolver } from '../../node-agent/netns-resolver.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
 
 /** A fake /proc: processes with a cgroup file and an ns/net link. */
 async function fakeProc(processes: Record<string, { cgroup: string; netns: string }>): Promise<string> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'fake-proc-'));
+  const root = scratchDir('fake-proc-');
   for (const [pid, { cgroup, netns }] of Object.entries(processes)) {
     await mkdir(path.join(root, pid, 'ns'), { recursive: true });
     await writeFile(path.join(root, pid, 'cgroup'), cgroup);

@@ -1,7 +1,7 @@
 // Kubeconfig files for tests, written to a temporary folder.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { scratchDir } from '../../helpers/scratch-dir.ts';
 
 /** Options of {@link writeKubeconfig}. */
 export interface KubeconfigOptions {
@@ -14,7 +14,7 @@ export interface KubeconfigOptions {
 
 /** Writes a kubeconfig with context "test" (current) and returns its path. */
 export function writeKubeconfig(options: KubeconfigOptions): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kube-rpf-client-'));
+  const dir = scratchDir('kube-rpf-client-');
   const file = path.join(dir, 'kubeconfig');
   const contexts = [{ name: 'test', namespace: options.namespace }, ...(options.contexts ?? [])];
   const config = {

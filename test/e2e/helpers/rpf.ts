@@ -23,8 +23,12 @@ export interface RpfProcess {
   stderr(): string;
   /** Resolves with the exit code (null if killed by a signal) once the process ends. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Ctrl-C, then the exit. */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Ctrl-C, then the exit. A client still running `timeoutMs` after Ctrl-C is
+   * killed and the promise rejects with what it printed: a hang is a failure
+   * with evidence, never a test that waits for ever.
+   */
+  stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const FORWARDING = /^Forwarding from (\[[^\]]+\]|[^:\s]+):(\d+) in pod (\S+) -> localhost:(\d+)$/;
@@ -51,9 +55,17 @@ export function spawnRpf(args: string[], kubeconfig = adminKubeconfig): RpfProce
     stdout: () => out,
     stderr: () => err,
     exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      return exited;
+    async stop(timeoutMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill('SIGINT');
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`kubectl rpf ${args.join(' ')} did not exit within ${timeoutMs} ms of Ctrl-C; it printed: ${out} ${err}`));
+        }, timeoutMs);
+      });
+      return Promise.race([exited, hung]).finally(() => clearTimeout(timer));
     },
   };
 }

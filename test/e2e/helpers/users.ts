@@ -1,10 +1,10 @@
 // Users of the local cluster with client certificates signed by its CA, the
 // way a real cluster's users authenticate. RBAC decides what each may do.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { scratchDir } from '../../helpers/scratch-dir.ts';
 import { clusterDir } from './cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -17,7 +17,7 @@ export interface ClusterUser {
 
 /** Issues a client certificate for `name` (and `groups`) and writes a kubeconfig for it. */
 export async function createUser(name: string, groups: string[] = []): Promise<ClusterUser> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kube-rpf-user-'));
+  const dir = scratchDir('kube-rpf-user-');
   const key = path.join(dir, 'user.key');
   const csr = path.join(dir, 'user.csr');
   const crt = path.join(dir, 'user.crt');

@@ -25,6 +25,11 @@ export type { LabelSelector, PodObject, ResolveOptions, ResolvedPod, TargetKind,
 export { APISERVICE_NAME, KubeApiClient, apiUrl, checkInstalled, loadKubeContext } from './kube.ts';
 /** Kube types. */
 export type { KubeApiClientOptions, KubeContext, KubeContextOptions, KubeReader } from './kube.ts';
+/** Kubeconfig files, merged the way kubectl merges them, and a context's credentials. */
+export { loadKubeconfig, mergeKubeconfigs, parseKubeconfig } from './kubeconfig.ts';
+export type { Kubeconfig, KubeconfigEntry } from './kubeconfig.ts';
+export { KubeCredentials, resolveContext } from './kube-credentials.ts';
+export type { CredentialOptions, ResolvedContext } from './kube-credentials.ts';
 
 /** The tunnel's WebSocket and session. */
 export { openTunnel, tunnelPath, tunnelUrl } from './tunnel-connection.ts';

@@ -1,22 +1,27 @@
 // The client's view of the cluster: which kubeconfig, context, server and
 // namespace a command uses, and the few reads it makes before the tunnel
-// (the APIService, pods, the target's selector). Credentials (client
-// certificates, tokens, exec plugins) come from @kubernetes/client-node's
-// KubeConfig; requests are plain node:http(s) so every refusal keeps its
-// Status message.
+// (the APIService, pods, the target's selector). The kubeconfig and its
+// credentials come from kubeconfig.ts (client-node only for exec plugins,
+// auth providers and proxies); requests are plain node:http(s) so every
+// refusal keeps its Status message.
 
-import http from 'node:http';
-import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { RpfClientError } from './errors.ts';
+import { http, https } from './node-http.ts';
+import { resolveContext } from './kube-credentials.ts';
+import type { CredentialOptions, KubeCredentials } from './kube-credentials.ts';
+import { loadKubeconfig } from './kubeconfig.ts';
 import { statusError } from './status-error.ts';
 
 /** Name of the APIService kube-rpf installs. */
 export const APISERVICE_NAME = 'v1alpha1.rpf.kube-rpf.dev';
 
-/** Where a command talks to: the loaded kubeconfig with its context chosen. */
+/** Where a command talks to: the kubeconfig's context, its cluster and the credentials of its user. */
 export interface KubeContext {
-  readonly kubeConfig: KubeConfig;
+  /** Credentials of the context's user; {@link requestOptions} applies them to each request. */
+  readonly credentials: KubeCredentials;
   /** Name of the context in use. */
   readonly contextName: string;
   /** The cluster's server URL, e.g. `https://10.0.0.1:6443`. */
@@ -27,7 +32,7 @@ export interface KubeContext {
 
 /** What {@link loadKubeContext} starts from. */
 export interface KubeContextOptions {
-  /** A loaded KubeConfig, or the path of a kubeconfig file; default $KUBECONFIG, then ~/.kube/config. */
+  /** A client-node KubeConfig (duck-typed), or the path of a kubeconfig file; default $KUBECONFIG, then ~/.kube/config. */
   kubeconfig?: KubeConfig | string;
   /** Context to use instead of the current one. */
   context?: string;
@@ -35,55 +40,13 @@ export interface KubeContextOptions {
   namespace?: string;
 }
 
-function kubeconfigError(message: string, cause?: unknown): RpfClientError {
-  return new RpfClientError('RPF_ERR_CLIENT_KUBECONFIG', message, { cause });
-}
-
-function loadKubeConfig(source: KubeConfig | string | undefined): KubeConfig {
-  if (source instanceof KubeConfig) return source;
-  const kc = new KubeConfig();
-  if (typeof source === 'string') {
-    try {
-      kc.loadFromFile(source);
-    } catch (error) {
-      throw kubeconfigError(`cannot load kubeconfig ${source}: ${(error as Error).message}`, error);
-    }
-    return kc;
-  }
-  try {
-    kc.loadFromDefault();
-  } catch (error) {
-    throw kubeconfigError(`cannot load kubeconfig from ${process.env.KUBECONFIG ? '$KUBECONFIG' : '~/.kube/config'}: ${(error as Error).message}`, error);
-  }
-  // loadFromDefault falls back to an unauthenticated http://localhost:8080
-  // when it finds nothing; that is never what a user of this command means.
-  if (kc.getCurrentContext() === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') {
-    throw kubeconfigError('no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config');
-  }
-  return kc;
-}
-
 /**
  * Loads the kubeconfig and picks context, cluster and namespace the way
  * kubectl does. Throws RPF_ERR_CLIENT_KUBECONFIG.
  */
 export function loadKubeContext(options: KubeContextOptions = {}): KubeContext {
-  const kubeConfig = loadKubeConfig(options.kubeconfig);
-  if (options.context !== undefined) {
-    if (kubeConfig.getContextObject(options.context) === null) throw kubeconfigError(`context "${options.context}" does not exist`);
-    kubeConfig.setCurrentContext(options.context);
-  }
-  const contextName = kubeConfig.getCurrentContext();
-  const context = contextName ? kubeConfig.getContextObject(contextName) : null;
-  if (context === null) {
-    throw kubeconfigError(contextName ? `context "${contextName}" does not exist` : 'the kubeconfig has no current context; pass --context');
-  }
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null || !cluster.server) {
-    throw kubeconfigError(`context "${contextName}" names cluster "${context.cluster}", which has no server in the kubeconfig`);
-  }
-  const namespace = options.namespace || context.namespace || 'default';
-  return { kubeConfig, contextName, server: cluster.server, namespace };
+  const { contextName, server, namespace, credentials } = resolveContext(loadKubeconfig(options.kubeconfig), options.context);
+  return { credentials, contextName, server, namespace: options.namespace || namespace || 'default' };
 }
 
 /** The URL of an API path on the cluster's server, keeping any path prefix the server URL has. */
@@ -95,17 +58,16 @@ export function apiUrl(server: string, path: string, query?: URLSearchParams): U
 }
 
 /**
- * TLS material, headers and agent for requests to the cluster (runs exec
- * plugins). Throws RPF_ERR_CLIENT_CREDENTIALS.
+ * TLS material and headers for requests to the cluster, for https.request and
+ * the ws constructor alike (may run an exec plugin). Throws
+ * RPF_ERR_CLIENT_CREDENTIALS.
  */
-export async function requestOptions<T extends { headers?: Record<string, string> }>(kubeConfig: KubeConfig, base: T): Promise<T> {
+export async function requestOptions<T extends { headers?: Record<string, string> }>(credentials: KubeCredentials, base: T): Promise<T & { headers: Record<string, string> }> {
   const options = { ...base, headers: { ...base.headers } };
   try {
-    // Typed for https and ws options both; it sets ca, cert, key, headers and agent.
-    await kubeConfig.applyToHTTPSOptions(options as https.RequestOptions);
+    await credentials.applyTo(options as CredentialOptions);
   } catch (error) {
-    const user = kubeConfig.getCurrentUser()?.name ?? '';
-    throw new RpfClientError('RPF_ERR_CLIENT_CREDENTIALS', `cannot get credentials for user "${user}": ${(error as Error).message}`, { cause: error });
+    throw new RpfClientError('RPF_ERR_CLIENT_CREDENTIALS', `cannot get credentials for user "${credentials.userName}": ${(error as Error).message}`, { cause: error });
   }
   return options;
 }
@@ -147,11 +109,11 @@ export class KubeApiClient implements KubeReader {
 
   async get<T = unknown>(path: string, query?: URLSearchParams): Promise<T | undefined> {
     const url = apiUrl(this.#context.server, path, query);
-    const options = await requestOptions(this.#context.kubeConfig, {
+    const options = await requestOptions(this.#context.credentials, {
       method: 'GET',
       headers: { Accept: 'application/json', 'User-Agent': this.#userAgent },
-    } satisfies https.RequestOptions);
-    const { status, headers, body } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    } satisfies RequestOptions);
+    const { status, headers, body } = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
       const request = (url.protocol === 'http:' ? http : https).request(url, options, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -25,7 +25,13 @@ export type LogStream = 'stdout' | 'stderr';
 
 /** Options of {@link reversePortForward}. */
 export interface ReversePortForwardOptions {
-  /** A loaded KubeConfig or the path of a kubeconfig file; default $KUBECONFIG, then ~/.kube/config. */
+  /**
+   * The path of a kubeconfig file (default $KUBECONFIG, then ~/.kube/config),
+   * or a KubeConfig of @kubernetes/client-node: its contexts are read as a
+   * kubeconfig, and it authenticates the exec and auth-provider users of its
+   * current context itself. Only the type is imported: a path or nothing
+   * never loads client-node.
+   */
   kubeconfig?: KubeConfig | string;
   /** Kubeconfig context; default the current one. */
   context?: string;
@@ -179,15 +185,31 @@ export async function runReversePortForward(
   const reader = deps.reader ?? new KubeApiClient(context, { userAgent });
   debug(`Using context "${context.contextName}", server ${context.server}, namespace ${context.namespace}`);
 
-  await checkInstalled(reader);
-  const pod = await resolveTargetPod({
+  // The install check and the pod read go out together (one round trip less
+  // before the tunnel), but a missing install is reported first: it explains
+  // any failure of the other. A failed check stops the pod's wait.
+  const podLookup = new AbortController();
+  const stopPodLookup = () => podLookup.abort(signal?.reason);
+  signal?.addEventListener('abort', stopPodLookup, { once: true });
+  const podResolved = resolveTargetPod({
     reader,
     namespace: context.namespace,
     target,
     timeoutMs: completed.podRunningTimeoutMs,
-    ...(signal === undefined ? {} : { signal }),
+    signal: podLookup.signal,
     onWait: (message) => log(message, 'stderr'),
   });
+  podResolved.catch(() => {}); // awaited below, unless the install check fails first
+  let pod: ResolvedPod;
+  try {
+    await checkInstalled(reader);
+    pod = await podResolved;
+  } catch (error) {
+    podLookup.abort(error);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', stopPodLookup);
+  }
   if (target.kind !== 'pod') debug(`Resolved ${formatTarget(target)} to pod ${pod.namespace}/${pod.name}`);
 
   let forwarder: Forwarder | undefined;

@@ -3,10 +3,10 @@
 // `message` is written for the user, so that message becomes ours verbatim;
 // plain-text bodies (a proxy in the way) are quoted briefly.
 
-import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { RpfClientError } from './errors.ts';
 import type { ClientErrorCode } from './errors.ts';
+import { http } from './node-http.ts';
 
 /** Response header in which rpf-server names its RPF_ERR_SERVER_* code. */
 export const ERROR_CODE_HEADER = 'x-rpf-error-code';
@@ -69,7 +69,7 @@ export function statusError(httpStatus: number, headers: IncomingHttpHeaders, bo
   const status = parseStatus(body);
   const upstreamCode = upstreamCodeOf(headers, status);
   const code = clientCode(httpStatus, upstreamCode);
-  const phrase = `${httpStatus} ${STATUS_CODES[httpStatus] ?? ''}`.trim();
+  const phrase = `${httpStatus} ${http.STATUS_CODES[httpStatus] ?? ''}`.trim();
   let message: string;
   if (status?.message) message = status.message;
   else if (status !== undefined) message = `${context}: the server answered ${phrase}${status.reason ? ` (${status.reason})` : ''}`;

@@ -7,14 +7,21 @@
 // becomes a client-side protocol Session fed by the WebSocket.
 
 import type { IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocket from 'ws';
 import { MAX_MESSAGE_SIZE, SUPPORTED_SUBPROTOCOLS, Session, checkAcceptedSubprotocol } from '../protocol/index.ts';
 import type { SessionOptions } from '../protocol/index.ts';
 import { RpfClientError } from './errors.ts';
+import { http, https } from './node-http.ts';
 import { apiUrl, connectError, requestOptions } from './kube.ts';
 import type { KubeContext } from './kube.ts';
 import { statusError } from './status-error.ts';
 import type { ResolvedPod } from './target.ts';
+
+// ws is CommonJS. Required rather than imported: importing CommonJS from an
+// ES module makes Node parse its files for export names first, ~20 ms of
+// every start (node --cpu-prof: cjs-module-lexer).
+const WebSocketClient = createRequire(import.meta.url)('ws') as typeof WebSocket;
 
 /** Channels the client accepts at once; the agent's policy limit is the one that matters. */
 const CLIENT_MAX_CHANNELS = 100_000;
@@ -91,7 +98,7 @@ function readBody(response: IncomingMessage): Promise<string> {
 export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
   const { context, pod, signal } = request;
   const url = tunnelUrl(context.server, pod, request.ports, request.addresses);
-  const options = await requestOptions(context.kubeConfig, {
+  const options = await requestOptions(context.credentials, {
     headers: { 'User-Agent': request.userAgent ?? 'kubectl-rpf' },
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_SIZE,
@@ -99,9 +106,15 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
     followRedirects: false,
   } satisfies WebSocket.ClientOptions);
   if (signal?.aborted) throw new RpfClientError('RPF_ERR_CLIENT_ABORTED', 'cancelled', { cause: signal.reason });
+  // The upgrade goes out on the connection the reads before it left open in
+  // Node's keep-alive pool (same TLS options, same pool key): one TLS
+  // handshake with kube-apiserver less before the tunnel. A proxy's agent,
+  // set by the credentials, is kept.
+  const pooled = options as typeof options & { agent?: unknown };
+  pooled.agent ??= url.protocol === 'http:' ? http.globalAgent : https.globalAgent;
 
   return new Promise<Tunnel>((resolve, reject) => {
-    const ws = new WebSocket(url, [...SUPPORTED_SUBPROTOCOLS], options);
+    const ws = new WebSocketClient(url, [...SUPPORTED_SUBPROTOCOLS], options);
     ws.binaryType = 'nodebuffer';
     let settled = false;
     let mismatch: RpfClientError | undefined;
@@ -109,7 +122,7 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.terminate();
+      if (ws.readyState === ws.CONNECTING || ws.readyState === ws.OPEN) ws.terminate();
       reject(error);
     };
     const onAbort = () => fail(new RpfClientError('RPF_ERR_CLIENT_ABORTED', 'cancelled', { cause: signal?.reason }));

@@ -146,11 +146,19 @@ export class UpgradeProxy {
     if (req.method !== 'GET' || upgrade !== 'websocket') {
       throw new RpfServerError('RPF_ERR_SERVER_UNSUPPORTED_UPGRADE', `only a GET WebSocket upgrade is supported, got ${req.method ?? ''} with Upgrade: ${upgrade}`);
     }
+    // The pod and its node's agent are looked up (with our own credentials)
+    // while the user is authorized, to save two round trips before the
+    // tunnel; their answer is only used, and their errors only reported, once
+    // the user may create the tunnel, so a refused user learns nothing of the pod.
+    const located = resolveTargetPod(d.kube, target.namespace, target.pod, d.allowHostNetworkPods).then(async (pod) => ({
+      pod,
+      agent: await findAgentOnNode(d.kube, d.agents, pod.nodeName),
+    }));
+    located.catch(() => {}); // awaited below unless authorization fails first
     await d.authorizer.authorize(user, target, 'create');
     const query = parseTunnelQuery(url.searchParams, d.allowedPorts);
     if (query.addresses.some((a) => !isLoopback(a))) await d.authorizer.authorize(user, target, 'expose');
-    const pod = await resolveTargetPod(d.kube, target.namespace, target.pod, d.allowHostNetworkPods);
-    const agent = await findAgentOnNode(d.kube, d.agents, pod.nodeName);
+    const { pod, agent } = await located;
     const auditId = req.headers['audit-id'];
     return { user, query, pod, agent, auditId: typeof auditId === 'string' ? auditId : '' };
   }

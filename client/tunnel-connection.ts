@@ -111,7 +111,7 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
   // handshake with kube-apiserver less before the tunnel. A proxy's agent,
   // set by the credentials, is kept.
   const pooled = options as typeof options & { agent?: unknown };
-  pooled.agent ??= url.protocol === 'http:' ? http.globalAgent : https.globalAgent;
+  pooled.agent ??= url.protocol === 'ws:' || url.protocol === 'http:' ? http.globalAgent : https.globalAgent;
 
   return new Promise<Tunnel>((resolve, reject) => {
     const ws = new WebSocketClient(url, [...SUPPORTED_SUBPROTOCOLS], options);

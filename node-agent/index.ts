@@ -3,14 +3,14 @@ import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { AgentServer } from './http-server.ts';
 import { AgentMetrics, createMetricsServer } from './metrics.ts';
-import { NsenterListenerOpener } from './netns-listeners.ts';
+import { NetnsListenerOpener } from './netns-listeners.ts';
 import { NetnsResolver } from './netns-resolver.ts';
 import type { CompletedAgentConfig } from './options.ts';
 
 export { AGENT_ERROR_CODES, RpfAgentError } from './errors.ts';
 export { AgentServer } from './http-server.ts';
 export { AgentMetrics } from './metrics.ts';
-export { NsenterListenerOpener } from './netns-listeners.ts';
+export { NetnsListenerOpener } from './netns-listeners.ts';
 export { NetnsResolver } from './netns-resolver.ts';
 export { completeAgentConfig, parseAgentFlags, validateAgentFlags } from './options.ts';
 
@@ -25,11 +25,13 @@ export interface RunningAgent {
 /** Starts rpf-agent from a completed configuration. */
 export async function runAgent(config: CompletedAgentConfig, log: Logger = pino({ level: config.logLevel, base: { component: 'rpf-agent' } })): Promise<RunningAgent> {
   const metrics = new AgentMetrics(undefined, { defaultMetrics: true });
+  const opener = new NetnsListenerOpener({ nsenterPath: config.nsenter, ...(config.netnsHelper === undefined ? {} : { netnsHelperPath: config.netnsHelper }) });
+  if (config.netnsHelper === undefined) log.warn('rpf-netns-listen is not installed: listeners are opened with nsenter and a Node helper (~40 ms more per session)');
   const agent = new AgentServer({
     tls: config.tls,
     allowedClientNames: config.allowedClientNames,
     resolver: new NetnsResolver({ procRoot: config.procRoot }),
-    opener: new NsenterListenerOpener({ nsenterPath: config.nsenter }),
+    opener,
     metrics,
     log,
     limits: {

@@ -1,11 +1,14 @@
 // Opens listening sockets inside a pod's network namespace without running
-// anything in the pod: a short-lived helper is started by `nsenter --net` into
-// the namespace, listens, and hands each socket back over Node's IPC channel
-// (see listener-helper.ts). The agent then accepts connections itself; only
-// file descriptors cross over. All or nothing: if one listener fails, the ones
-// already open are closed again.
+// anything in the pod: a short-lived helper enters the namespace, listens, and
+// hands each socket back over Node's IPC channel. The helper is rpf-netns-listen
+// (node-agent/netns-listen, a small static Go program: setns() and listen(),
+// ~2 ms) when installed, else `nsenter --net` and listener-helper.ts (~45 ms,
+// most of it Node's start-up). Both speak the same messages. The agent then
+// accepts connections itself; only file descriptors cross over. All or
+// nothing: if one listener fails, the ones already open are closed again.
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RpfAgentError } from './errors.ts';
 import type { ListenReply, ListenRequest } from './listener-helper.ts';
@@ -39,31 +42,41 @@ const helperPath = fileURLToPath(new URL(`./listener-helper${import.meta.url.end
 /** Errors of the kernel that mean "this address does not exist here", for optional addresses. */
 const ADDRESS_MISSING = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
-/** {@link ListenerOpener} that enters the namespace with nsenter and a Node helper. */
-export class NsenterListenerOpener implements ListenerOpener {
+/** {@link ListenerOpener} that enters the namespace with rpf-netns-listen, or nsenter and a Node helper. */
+export class NetnsListenerOpener implements ListenerOpener {
+  readonly #netnsHelper: string | undefined;
   readonly #nsenter: string;
   readonly #node: string;
   readonly #timeoutMs: number;
 
-  constructor(options: { nsenterPath?: string; nodePath?: string; timeoutMs?: number } = {}) {
+  constructor(options: { netnsHelperPath?: string; nsenterPath?: string; nodePath?: string; timeoutMs?: number } = {}) {
+    this.#netnsHelper = options.netnsHelperPath;
     this.#nsenter = options.nsenterPath ?? 'nsenter';
     this.#node = options.nodePath ?? process.execPath;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
+  /** Which helper enters the namespaces: `rpf-netns-listen` or `nsenter`. */
+  get helperName(): string {
+    return this.#netnsHelper === undefined ? 'nsenter' : path.basename(this.#netnsHelper);
+  }
+
   async open(netnsPath: string, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
-    const helper = spawn(this.#nsenter, [`--net=${netnsPath}`, '--', this.#node, helperPath], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
+    const [command, args] =
+      this.#netnsHelper === undefined
+        ? [this.#nsenter, [`--net=${netnsPath}`, '--', this.#node, helperPath]]
+        : [this.#netnsHelper, [`--net=${netnsPath}`]];
+    const helper = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const name = this.helperName;
     let stderr = '';
     helper.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     const exited = new Promise<never>((_, reject) => {
-      helper.once('error', (error) => reject(new RpfAgentError('RPF_ERR_AGENT_NETNS', `cannot start nsenter: ${error.message}`)));
+      helper.once('error', (error) => reject(new RpfAgentError('RPF_ERR_AGENT_NETNS', `cannot start ${name}: ${error.message}`)));
       helper.once('exit', (code, signal) =>
         reject(
           new RpfAgentError(
             'RPF_ERR_AGENT_NETNS',
-            `entering the pod's network namespace failed (nsenter exited with ${signal ?? code}): ${stderr.trim() || 'no output'}`,
+            `entering the pod's network namespace failed (${name} exited with ${signal ?? code}): ${stderr.trim() || 'no output'}`,
           ),
         ),
       );

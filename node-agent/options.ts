@@ -1,6 +1,7 @@
 // rpf-agent's configuration: flags -> complete() (defaults, files read) ->
 // validate() (every problem at once) -> a CompletedAgentConfig, the only thing
 // that can build an agent.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
@@ -15,6 +16,7 @@ export interface AgentFlags {
   'metrics-port': string;
   'proc-root': string;
   nsenter: string;
+  'netns-helper': string;
   'max-sessions': string;
   'max-sessions-per-user': string;
   'max-connections-per-session': string;
@@ -37,6 +39,9 @@ const DEFAULTS: AgentFlags = {
   'metrics-port': '9464',
   'proc-root': '/proc',
   nsenter: 'nsenter',
+  // The native helper the image carries; without it (the agent run from
+  // source) listeners are opened by nsenter and a Node helper, ~40 ms slower.
+  'netns-helper': '/usr/local/bin/rpf-netns-listen',
   'max-sessions': '100',
   'max-sessions-per-user': '50',
   'max-connections-per-session': '1000',
@@ -56,6 +61,8 @@ export interface CompletedAgentConfig {
   metricsPort: number;
   procRoot: string;
   nsenter: string;
+  /** Path of rpf-netns-listen, or undefined when it is not installed. */
+  netnsHelper: string | undefined;
   maxSessions: number;
   maxSessionsPerUser: number;
   maxConnectionsPerSession: number;
@@ -120,6 +127,7 @@ export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedA
     metricsPort: Number(flags['metrics-port']),
     procRoot: flags['proc-root'],
     nsenter: flags.nsenter,
+    netnsHelper: flags['netns-helper'] && existsSync(flags['netns-helper']) ? flags['netns-helper'] : undefined,
     maxSessions: Number(flags['max-sessions']),
     maxSessionsPerUser: Number(flags['max-sessions-per-user']),
     maxConnectionsPerSession: Number(flags['max-connections-per-session']),

@@ -18,7 +18,7 @@ build_project() {
 # The tag names the content, so a changed build rolls the pods and an
 # unchanged one changes nothing.
 image_tag() {
-  (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist package-lock.json | sha256sum | cut -c1-12)
+  (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist package-lock.json node-agent/netns-listen test/cluster/images/kube-rpf | sha256sum | cut -c1-12)
 }
 
 install_chart() {

@@ -1,16 +1,24 @@
-// The listener helper for real: a network namespace made by this test, a
-// listener opened inside it by nsenter + the Node helper, accepted here.
+// The listener helpers for real: a network namespace made by this test,
+// listeners opened inside it, accepted here. Every test runs with both
+// helpers: rpf-netns-listen (built from node-agent/netns-listen) and nsenter +
+// the Node helper, which must behave alike.
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
+import path from 'node:path';
 import test from 'ava';
-import { NsenterListenerOpener, type OpenedListener } from '../../node-agent/netns-listeners.ts';
+import { repoRoot } from '../e2e/helpers/cluster.ts';
+import { NetnsListenerOpener, type OpenedListener } from '../../node-agent/netns-listeners.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const run = promisify(execFile);
 const netns = `rpf-test-${process.pid}`;
 const nsPath = `/run/netns/${netns}`;
 
+const netnsListen = path.join(scratchDir('rpf-netns-listen-'), 'rpf-netns-listen');
+
 test.before(async () => {
+  await run('go', ['build', '-o', netnsListen, '.'], { cwd: path.join(repoRoot, 'node-agent/netns-listen'), env: { ...process.env, CGO_ENABLED: '0' } });
   await run('ip', ['netns', 'add', netns]);
   await run('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
 });
@@ -29,63 +37,69 @@ function serve(listener: OpenedListener, reply: string): void {
   listener.server.on('connection', (socket) => socket.end(reply));
 }
 
-test.serial('listeners opened in a namespace accept that namespace\'s connections in this process', async (t) => {
-  const opener = new NsenterListenerOpener();
-  const listeners = await opener.open(nsPath, [
-    { address: '127.0.0.1', port: 0 },
-    { address: '::1', port: 0, optional: true },
-  ]);
-  try {
-    t.true(listeners.length >= 1);
-    const port = listeners[0]!.port;
-    t.true(listeners.every((l) => l.port === port), 'one picked port for every address');
-    t.true(listeners.every((l) => l.requestedPort === 0));
-    for (const listener of listeners) serve(listener, `hello over ${listener.address}\n`);
-    t.is(await readFromInside('127.0.0.1', port), 'hello over 127.0.0.1\n');
-    // Not in this (host) namespace: nothing listens on that port here.
-    const here = net.connect({ host: '127.0.0.1', port });
-    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-      here.once('error', resolve);
-      here.once('connect', () => resolve(undefined));
-    });
-    here.destroy();
-    t.is(error?.code, 'ECONNREFUSED');
-  } finally {
-    for (const listener of listeners) listener.server.close();
-  }
-});
+const helpers: Array<[string, () => NetnsListenerOpener]> = [
+  ['rpf-netns-listen', () => new NetnsListenerOpener({ netnsHelperPath: netnsListen })],
+  ['nsenter', () => new NetnsListenerOpener()],
+];
 
-test.serial('two 0 ports in one request pick two different ports', async (t) => {
-  const listeners = await new NsenterListenerOpener().open(nsPath, [
-    { address: '127.0.0.1', port: 0, group: 0 },
-    { address: '127.0.0.1', port: 0, group: 1 },
-  ]);
-  try {
-    t.is(listeners.length, 2);
-    t.not(listeners[0]!.port, listeners[1]!.port);
-  } finally {
-    for (const listener of listeners) listener.server.close();
-  }
-});
+for (const [helper, opener] of helpers) {
+  test.serial(`${helper}: listeners opened in a namespace accept that namespace's connections in this process`, async (t) => {
+    const listeners = await opener().open(nsPath, [
+      { address: '127.0.0.1', port: 0 },
+      { address: '::1', port: 0, optional: true },
+    ]);
+    try {
+      t.true(listeners.length >= 1);
+      const port = listeners[0]!.port;
+      t.true(listeners.every((l) => l.port === port), 'one picked port for every address');
+      t.true(listeners.every((l) => l.requestedPort === 0));
+      for (const listener of listeners) serve(listener, `hello over ${listener.address}\n`);
+      t.is(await readFromInside('127.0.0.1', port), 'hello over 127.0.0.1\n');
+      // Not in this (host) namespace: nothing listens on that port here.
+      const here = net.connect({ host: '127.0.0.1', port });
+      const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+        here.once('error', resolve);
+        here.once('connect', () => resolve(undefined));
+      });
+      here.destroy();
+      t.is(error?.code, 'ECONNREFUSED');
+    } finally {
+      for (const listener of listeners) listener.server.close();
+    }
+  });
 
-test.serial('a port in use fails all or nothing with a 409 naming the port', async (t) => {
-  const opener = new NsenterListenerOpener();
-  const [first] = await opener.open(nsPath, [{ address: '127.0.0.1', port: 0 }]);
-  try {
-    const error = await t.throwsAsync(
-      opener.open(nsPath, [
-        { address: '127.0.0.1', port: 0 },
-        { address: '127.0.0.1', port: first!.port },
-      ]),
-    );
-    t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_PORT_IN_USE');
-    t.is((error as { status?: number }).status, 409);
-  } finally {
-    first!.server.close();
-  }
-});
+  test.serial(`${helper}: two 0 ports in one request pick two different ports`, async (t) => {
+    const listeners = await opener().open(nsPath, [
+      { address: '127.0.0.1', port: 0, group: 0 },
+      { address: '127.0.0.1', port: 0, group: 1 },
+    ]);
+    try {
+      t.is(listeners.length, 2);
+      t.not(listeners[0]!.port, listeners[1]!.port);
+    } finally {
+      for (const listener of listeners) listener.server.close();
+    }
+  });
 
-test.serial('a namespace that does not exist is a netns error, not a hang', async (t) => {
-  const error = await t.throwsAsync(new NsenterListenerOpener().open('/run/netns/does-not-exist', [{ address: '127.0.0.1', port: 0 }]));
-  t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_NETNS');
-});
+  test.serial(`${helper}: a port in use fails all or nothing with a 409 naming the port`, async (t) => {
+    const ports = opener();
+    const [first] = await ports.open(nsPath, [{ address: '127.0.0.1', port: 0 }]);
+    try {
+      const error = await t.throwsAsync(
+        ports.open(nsPath, [
+          { address: '127.0.0.1', port: 0 },
+          { address: '127.0.0.1', port: first!.port },
+        ]),
+      );
+      t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_PORT_IN_USE');
+      t.is((error as { status?: number }).status, 409);
+    } finally {
+      first!.server.close();
+    }
+  });
+
+  test.serial(`${helper}: a namespace that does not exist is a netns error, not a hang`, async (t) => {
+    const error = await t.throwsAsync(opener().open('/run/netns/does-not-exist', [{ address: '127.0.0.1', port: 0 }]));
+    t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_NETNS');
+  });
+}

@@ -1,6 +1,8 @@
 # The kube-rpf image (rpf-server and rpf-agent), assembled from the built
 # project: Node 24 from node_modules with the shared libraries it links,
-# nsenter for the agent, dist/ and the production dependencies. For real
+# rpf-netns-listen (the agent's Go helper that opens listeners in pod network
+# namespaces, built here, static), nsenter (its fallback), dist/ and the
+# production dependencies. For real
 # clusters the same image is built by the Dockerfile at the repository root.
 IMAGE_REPO=localhost/kube-rpf/kube-rpf
 IMAGE_CMD='["/usr/local/bin/node","/app/dist/server/main.js"]'
@@ -21,6 +23,7 @@ populate_rootfs() {
   chmod 1777 "$root/tmp"
   copy_with_libs "$(readlink -f "$REPO_ROOT/node_modules/.bin/node")" usr/local/bin/node "$root"
   copy_with_libs "$(command -v nsenter)" usr/bin/nsenter "$root"
+  (cd "$REPO_ROOT/node-agent/netns-listen" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$root/usr/local/bin/rpf-netns-listen" .)
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
   cp -r "$REPO_ROOT/dist" "$root/app/dist"

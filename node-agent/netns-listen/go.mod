@@ -1,0 +1,3 @@
+module kube-rpf.dev/netns-listen
+
+go 1.22

@@ -200,8 +200,9 @@ function analysis(results: Results): string[] {
         `kubectl port-forward is ready in ${f(med(results, 'session-start', 'p50', 'kubectl-port-forward') ?? Number.NaN)} ms, ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
         (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms, so dispatch costs little. ` : '') +
         (parts
-          ? `Node.js itself starts in ${f(parts.nodeMs)} ms, but a process that does nothing except import @kubernetes/client-node takes ${f(parts.clientNodeImportMs)} ms, and even \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms because the entry point imports it statically. ` +
-            'Loading that library (its config.js imports the whole generated API) is most of the start-up; the requests themselves (discovery check, the pod, the upgrade through kube-apiserver, rpf-server and the agent) are the rest.'
+          ? `Node.js itself starts in ${f(parts.nodeMs)} ms and \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms. ` +
+            `kubectl rpf reads kubeconfigs itself and loads @kubernetes/client-node (${f(parts.clientNodeImportMs)} ms to import, measured here for comparison) only for users with an exec or auth-provider plugin. ` +
+            'The rest is requests: the install check and the pod read in parallel (one round trip, with the TLS handshake), then the upgrade on the same connection through kube-apiserver, rpf-server (the SubjectAccessReview in parallel with the pod and agent lookups) and the agent, which opens the listeners in the pod with rpf-netns-listen in about 2 ms.'
           : ''),
     );
   }
@@ -237,7 +238,7 @@ function analysis(results: Results): string[] {
       out.push(
         `Memory per held, idle connection: ${f(agent)} KiB in rpf-agent and ${f(client)} KiB in kubectl rpf (target <= 64 KiB each; ${agent <= 64 && client <= 64 ? 'met' : 'missed'}). ` +
           'Windows are credit, not buffers: an idle channel holds no data. These are differences of VmRSS over a few hundred connections, so garbage-collector timing moves them by several KiB per connection either way; a negative figure is such noise. ' +
-          `kubectl rpf's VmRSS went from ${rest('kubectl rpf')} at rest to ${held('kubectl rpf')} holding the connections, rpf-agent's from ${rest('rpf-agent')} to ${held('rpf-agent')}; ${importRss === undefined ? 'most of the client\'s is @kubernetes/client-node, loaded and never used again after start-up' : `a process that only imports @kubernetes/client-node already has ${f(importRss / 1024 ** 2)} MB`}.`,
+          `kubectl rpf's VmRSS went from ${rest('kubectl rpf')} at rest to ${held('kubectl rpf')} holding the connections, rpf-agent's from ${rest('rpf-agent')} to ${held('rpf-agent')}; ${importRss === undefined ? 'kubectl rpf does not load @kubernetes/client-node' : `for scale, a process that only imports @kubernetes/client-node (which kubectl rpf no longer loads) has ${f(importRss / 1024 ** 2)} MB`}.`,
       );
     }
     const sshFailed = med(results, 'connections', 'failed', 'ssh-r');
@@ -280,7 +281,7 @@ const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: prod
 Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers, by hand at commit 5be006f (before bufferutil and the WriteBatcher fix); the figures in this list come from those runs, not from the table above.
 
 - **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
-- **A smaller client heap.** The client imports @kubernetes/client-node, whose \`config.js\` loads the whole generated API: that costs several hundred milliseconds of start-up (the session-start target) and makes every full GC mark tens of MB. Loading only what reading a kubeconfig needs (YAML, certificates, tokens, exec plugins) would cut start-up to Node's own plus the requests, and shrink every GC.
+- **A smaller client heap** (done): the client imported @kubernetes/client-node, whose \`config.js\` loads the whole generated API, costing several hundred milliseconds of start-up. It now reads kubeconfigs itself (client/kubeconfig.ts, client/kube-credentials.ts) and imports client-node only for exec and auth-provider users; with rpf-netns-listen replacing nsenter and a Node helper in the agent, session start fell from 581 ms (p50, at commit 21e9c3f) to the figure above.
 - **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server as much CPU per byte as the whole kubectl port-forward process, or more (see the analysis above). It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
 `;
 

@@ -4,8 +4,18 @@
 
 import module from 'node:module';
 
+// `#!/usr/bin/env node` runs whatever Node.js is first on PATH. An older one
+// would fail on the first import with a SyntaxError; say what is wrong instead.
+// (Checked before anything else is imported; 22.12 has util.getSystemErrorMessage.)
+const MINIMUM_NODE = [22, 12] as const;
+const [major = 0, minor = 0] = process.version.slice(1).split('.').map(Number);
+if (major < MINIMUM_NODE[0] || (major === MINIMUM_NODE[0] && minor < MINIMUM_NODE[1])) {
+  process.stderr.write(`error: kubectl-rpf needs Node.js ${MINIMUM_NODE.join('.')} or newer; ${process.execPath} is ${process.version}\n`);
+  process.exit(1);
+}
+
 // V8's code cache on disk: the next `kubectl rpf` starts without compiling its
-// modules (and @kubernetes/client-node's) again.
+// modules again.
 module.enableCompileCache?.();
 const { runCli } = await import('./cli.ts');
 

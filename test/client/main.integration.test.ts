@@ -80,3 +80,17 @@ test('a refused upgrade is one error line with the Status message and exit code 
   t.is(run.out(), '');
   t.is(run.err(), `error: ${message}\n`);
 });
+
+test('an older Node.js on PATH is one error line naming the version needed, exit code 1', async (t) => {
+  // process.version made to read v20.11.1 before main runs, as under Node 20.
+  const olderNode = `data:text/javascript,Object.defineProperty(process, 'version', { value: 'v20.11.1' })`;
+  const child = spawn(process.execPath, ['--import', olderNode, main, '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = await once(child, 'exit');
+  t.is(code, 1);
+  t.is(stdout, '');
+  t.regex(stderr, /^error: kubectl-rpf needs Node\.js 22\.12 or newer; \S+ is v20\.11\.1\n$/);
+});

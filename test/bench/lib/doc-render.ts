@@ -198,7 +198,7 @@ function analysis(results: Results): string[] {
     out.push(
       `\`kubectl rpf\` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
         `kubectl port-forward is ready in ${f(med(results, 'session-start', 'p50', 'kubectl-port-forward') ?? Number.NaN)} ms, ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
-        (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms, so dispatch costs little. ` : '') +
+        (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms at p50 and ${f(detail.bareClient.p99)} ms at p99, so kubectl itself (finding and starting the plugin) costs ${f(s50 - detail.bareClient.p50)} ms of the p50. ` : '') +
         (parts
           ? `Node.js itself starts in ${f(parts.nodeMs)} ms and \`kubectl rpf --version\` takes ${f(parts.kubectlPluginVersionMs)} ms. ` +
             `kubectl rpf reads kubeconfigs itself and loads @kubernetes/client-node (${f(parts.clientNodeImportMs)} ms to import, measured here for comparison) only for users with an exec or auth-provider plugin. ` +

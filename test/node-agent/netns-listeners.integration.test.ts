@@ -93,6 +93,7 @@ for (const [helper, opener] of helpers) {
       );
       t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_PORT_IN_USE');
       t.is((error as { status?: number }).status, 409);
+      t.is(error?.message, `error creating reverse port-forward listener: port ${first!.port} already in use`);
     } finally {
       first!.server.close();
     }

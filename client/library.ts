@@ -190,7 +190,8 @@ export async function runReversePortForward(
   // any failure of the other. A failed check stops the pod's wait.
   const podLookup = new AbortController();
   const stopPodLookup = () => podLookup.abort(signal?.reason);
-  signal?.addEventListener('abort', stopPodLookup, { once: true });
+  if (signal?.aborted) stopPodLookup();
+  else signal?.addEventListener('abort', stopPodLookup, { once: true });
   const podResolved = resolveTargetPod({
     reader,
     namespace: context.namespace,

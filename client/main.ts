@@ -45,3 +45,5 @@ process.exitCode = code;
 // minutes (a CPU-bound process that ignores Ctrl-C), while process.exit()
 // skips that teardown. A pooled API connection must not hold the exit either.
 process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+// A reader that never drains an asynchronous pipe (macOS) must not hold us either.
+setTimeout(() => process.exit(code), 1000).unref();

@@ -134,6 +134,10 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
       });
     });
     ws.on('upgrade', (response) => {
+      // A pooled socket keeps the agent's TCP keepalive (1 s probes), which
+      // would end a tunnel after a few seconds of network outage; the tunnel's
+      // liveness is the protocol's keepalive.
+      response.socket.setKeepAlive(false);
       // ws itself refuses a subprotocol it did not offer, with a terse message;
       // keep ours, which names both versions and the side to upgrade.
       const header = response.headers['sec-websocket-protocol'];

@@ -1,7 +1,7 @@
 // rpf-agent's configuration: flags -> complete() (defaults, files read) ->
 // validate() (every problem at once) -> a CompletedAgentConfig, the only thing
 // that can build an agent.
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
@@ -104,6 +104,11 @@ export function validateAgentFlags(flags: AgentFlags): string[] {
     if (!flags[name]) problems.push(`--${name}: required`);
   }
   if (!flags['allowed-client-names'].trim()) problems.push('--allowed-client-names: at least one name is required');
+  // The default may be missing (the agent run from source falls back to
+  // nsenter); a path given on purpose must work.
+  if (flags['netns-helper'] !== DEFAULTS['netns-helper'] && flags['netns-helper'] !== '' && !isExecutable(flags['netns-helper'])) {
+    problems.push(`--netns-helper: ${flags['netns-helper']} is not an executable file`);
+  }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(flags['log-level'])) problems.push(`--log-level: unknown level "${flags['log-level']}"`);
   return problems;
 }
@@ -137,4 +142,13 @@ export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedA
     allowHostNetwork: flags['allow-host-network'],
     logLevel: flags['log-level'],
   };
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

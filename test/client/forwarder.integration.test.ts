@@ -8,6 +8,7 @@ import type { Channel } from '../../protocol/index.ts';
 import { RpfClientError, reversePortForward } from '../../client/index.ts';
 import type { LogStream, ReversePortForwardOptions } from '../../client/index.ts';
 import { fakeCluster } from './helpers/fake-cluster.ts';
+import { pod } from './helpers/fake-reader.ts';
 import type { FakeClusterOptions } from './helpers/fake-cluster.ts';
 import { closedPort, echoService } from './helpers/local-service.ts';
 
@@ -333,4 +334,13 @@ test('a text message from the agent is a protocol error that ends the session', 
   (await agent).ws.send('not a frame');
   const { error } = await running.closed;
   t.is(error?.code, 'RPF_ERR_CLIENT_PROTOCOL');
+});
+
+test('a signal aborted before the start fails at once with ABORTED, even while the pod is Pending', async (t) => {
+  const started = Date.now();
+  const { cluster, forward } = await start({ pods: { 'default/web-1': pod('web-1', { phase: 'Pending' }) } }, { ports: ['8080:3000'], signal: AbortSignal.abort() });
+  t.teardown(() => cluster.close());
+  const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
+  t.is(error?.code, 'RPF_ERR_CLIENT_ABORTED');
+  t.true(Date.now() - started < 5_000, 'no wait for the pod to run');
 });

@@ -1,5 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
 import { parseAgentFlags, validateAgentFlags } from '../../node-agent/options.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 test('every invalid flag is reported at once, each naming its flag', (t) => {
   const problems = validateAgentFlags(parseAgentFlags(['--secure-port=0', '--max-sessions=x', '--keepalive-timeout-seconds=3', '--keepalive-interval-seconds=5', '--log-level=loud']));
@@ -21,4 +24,15 @@ test('an unknown flag is an error', (t) => {
 
 test('defaults are valid once the certificate files are given', (t) => {
   t.deepEqual(validateAgentFlags(parseAgentFlags(['--tls-cert-file=a', '--tls-private-key-file=b', '--client-ca-file=c'])), []);
+});
+
+test('a --netns-helper given on purpose must be an executable file; the default may be missing', (t) => {
+  const certs = ['--tls-cert-file=a', '--tls-private-key-file=b', '--client-ca-file=c'];
+  t.deepEqual(validateAgentFlags(parseAgentFlags([...certs, '--netns-helper=/no/such/rpf-netns-listen'])), [
+    '--netns-helper: /no/such/rpf-netns-listen is not an executable file',
+  ]);
+  const notExecutable = path.join(scratchDir('rpf-agent-options-'), 'rpf-netns-listen');
+  writeFileSync(notExecutable, '', { mode: 0o644 });
+  t.deepEqual(validateAgentFlags(parseAgentFlags([...certs, `--netns-helper=${notExecutable}`])), [`--netns-helper: ${notExecutable} is not an executable file`]);
+  t.deepEqual(validateAgentFlags(parseAgentFlags([...certs, `--netns-helper=${process.execPath}`])), []);
 });

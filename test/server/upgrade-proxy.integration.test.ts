@@ -190,6 +190,15 @@ const refusals: { name: string; setup: (h: Harness) => void; path?: string; head
     reason: 'Forbidden',
   },
   { name: 'a bad query gets 400 with causes', setup: () => {}, path: tunnelPath('dev', 'web', 'ports=x'), status: 400, code: 'RPF_ERR_SERVER_INVALID_QUERY', reason: 'BadRequest' },
+  {
+    // The pod is looked up while the user is authorized; a refused user must not learn it is missing.
+    name: 'a denied user asking for a missing pod gets 403, not 404',
+    setup: (h) => void (h.kube.review = () => DENY),
+    path: tunnelPath('dev', 'gone', 'ports=8080'),
+    status: 403,
+    code: 'RPF_ERR_SERVER_FORBIDDEN',
+    reason: 'Forbidden',
+  },
   { name: 'a missing pod gets 404', setup: () => {}, path: tunnelPath('dev', 'gone', 'ports=8080'), status: 404, code: 'RPF_ERR_SERVER_POD_NOT_FOUND', reason: 'NotFound' },
   {
     name: 'a pod without an agent on its node gets 503',

@@ -188,29 +188,23 @@ export async function runReversePortForward(
   // The install check and the pod read go out together (one round trip less
   // before the tunnel), but a missing install is reported first: it explains
   // any failure of the other. A failed check stops the pod's wait.
-  const podLookup = new AbortController();
-  const stopPodLookup = () => podLookup.abort(signal?.reason);
-  if (signal?.aborted) stopPodLookup();
-  else signal?.addEventListener('abort', stopPodLookup, { once: true });
+  const installCheckFailed = new AbortController();
   const podResolved = resolveTargetPod({
     reader,
     namespace: context.namespace,
     target,
     timeoutMs: completed.podRunningTimeoutMs,
-    signal: podLookup.signal,
+    signal: signal === undefined ? installCheckFailed.signal : AbortSignal.any([signal, installCheckFailed.signal]),
     onWait: (message) => log(message, 'stderr'),
   });
   podResolved.catch(() => {}); // awaited below, unless the install check fails first
-  let pod: ResolvedPod;
   try {
     await checkInstalled(reader);
-    pod = await podResolved;
   } catch (error) {
-    podLookup.abort(error);
+    installCheckFailed.abort(error);
     throw error;
-  } finally {
-    signal?.removeEventListener('abort', stopPodLookup);
   }
+  const pod = await podResolved;
   if (target.kind !== 'pod') debug(`Resolved ${formatTarget(target)} to pod ${pod.namespace}/${pod.name}`);
 
   let forwarder: Forwarder | undefined;

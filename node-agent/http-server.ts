@@ -62,6 +62,9 @@ export class AgentServer {
       this.#handleRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node's HTTP server drops its own 'error' listener from an upgrade socket; without one,
+      // a peer's reset while the listeners are being opened would crash the agent.
+      socket.on('error', () => socket.destroy());
       this.#handleUpgrade(req, socket, head).catch((error: unknown) => this.#fail(socket, error));
     });
   }

@@ -11,6 +11,7 @@ import { AgentServer } from '../../node-agent/http-server.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
 import type { ListenerOpener, ListenerSpec, OpenedListener } from '../../node-agent/netns-listeners.ts';
 import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
+import { connectResettable } from '../helpers/resettable-tls.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
 const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
@@ -40,12 +41,12 @@ const localOpener: ListenerOpener = {
   },
 };
 
-async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: number } = {}): Promise<{ agent: AgentServer; port: number }> {
+async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: number } = {}, opener: ListenerOpener = localOpener): Promise<{ agent: AgentServer; port: number }> {
   const agent = new AgentServer({
     tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
     allowedClientNames: ['rpf-server'],
     resolver: { resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, id: 'net:[1]' }), hostNetnsId: async () => 'net:[2]' },
-    opener: localOpener,
+    opener,
     metrics: new AgentMetrics(),
     log: pino({ level: 'silent' }),
     limits: {
@@ -175,6 +176,43 @@ test('a client offering only an unknown protocol version is refused with 400 bef
     });
     t.is(result.status, 400);
     t.like(JSON.parse(result.body ?? '{}'), { details: { causes: [{ reason: 'RPF_ERR_AGENT_VERSION_MISMATCH' }] } });
+  } finally {
+    await agent.close();
+  }
+});
+
+test('rpf-server resetting its connection while the listeners are being opened costs the agent nothing: they are closed, and it serves on', async (t) => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const opened: net.Server[] = [];
+  let asked = 0;
+  const slowOpener: ListenerOpener = {
+    async open(netns, specs) {
+      asked++;
+      await gate;
+      const listeners = await localOpener.open(netns, specs);
+      opened.push(...listeners.map((l) => l.server));
+      return listeners;
+    },
+  };
+  const { agent, port } = await startAgent({}, slowOpener);
+  try {
+    const conn = await connectResettable(port, { ca: pki.agentCa.cert, cert: pki.agentClient.cert, key: pki.agentClient.key, servername: 'rpf-agent' });
+    conn.tls.write(
+      `GET /v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080 HTTP/1.1\r\nHost: rpf-agent\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        `Sec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUPPORTED_SUBPROTOCOLS[0]}\r\nX-Rpf-User: alice\r\n\r\n`,
+    );
+    while (asked === 0) await new Promise((r) => setTimeout(r, 5));
+    conn.reset();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    while (opened.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    t.deepEqual(opened.map((s) => s.listening), [false], 'the listener opened for the gone request is closed');
+    t.is(agent.sessions.size, 0);
+    const next = await openSession(port, 'alice');
+    t.truthy(next.ws, 'the agent still opens sessions');
+    next.ws?.terminate();
   } finally {
     await agent.close();
   }

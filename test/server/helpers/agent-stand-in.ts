@@ -100,6 +100,9 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     res.end();
   });
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    // Node's HTTP server leaves an upgrade socket without an 'error' listener: rpf-server resetting
+    // a hanging or refused request (it may, with unread TLS tickets) would crash the test worker.
+    socket.on('error', () => socket.destroy());
     record(req);
     const b = standIn.behaviour;
     if (b.kind === 'hang') {

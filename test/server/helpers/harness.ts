@@ -155,6 +155,10 @@ export function rawRequest(
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         clearTimeout(timer);

@@ -145,7 +145,8 @@ test('a client that resets in the middle of a tunnel ends that tunnel only, as a
   await eventually(() => h.server.proxy.activeCount === 1, 'the reset tunnel to end');
   await eventually(() => h.logLines.some((l) => l['event'] === 'session-end'), 'the session-end line');
   const end = h.logLines.find((l) => l['event'] === 'session-end');
-  t.is(end?.['endedBy'], 'client-error');
+  // Either how the kernel reports a reset (a read error, or an end when it lands after our own write failed).
+  t.true(['client-error', 'client'].includes(String(end?.['endedBy'])), String(end?.['endedBy']));
   const echoed = once<[Buffer]>(other, 'message');
   other.send('still here');
   t.is((await echoed)[0].toString(), 'echo: still here');

@@ -38,7 +38,14 @@ bash test/cluster/deploy.sh || { echo "test: deploying kube-rpf failed" >&2; exi
 plugin_prefix="$repo/.cluster/kubectl-plugins"
 npm install --global --prefix "$plugin_prefix" --no-audit --no-fund --loglevel=error "$repo" >/dev/null || exit 1
 export PATH="$plugin_prefix/bin:$PATH"
-kubectl plugin list 2>/dev/null | grep -q kubectl-rpf || { echo "test: kubectl does not find the kubectl-rpf plugin" >&2; exit 1; }
+# kubectl plugin list exits 1 when it only warns (another kubectl-rpf further
+# down PATH, from a user's own install, is shadowed by ours): read its list,
+# not its exit code, and demand that ours is the one kubectl runs.
+plugins=$(kubectl plugin list 2>/dev/null || true)
+[ "$(grep -m1 'kubectl-rpf$' <<<"$plugins")" = "$plugin_prefix/bin/kubectl-rpf" ] || {
+  echo "test: kubectl does not run the kubectl-rpf plugin from $plugin_prefix/bin (kubectl plugin list: $plugins)" >&2
+  exit 1
+}
 
 # Type errors fail the run like any test (node runs .ts by stripping types, unchecked).
 npm run --silent typecheck || { echo "test: typecheck failed" >&2; echo "0 passed, 1 failed"; exit 1; }

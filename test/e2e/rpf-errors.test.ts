@@ -4,7 +4,7 @@ import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { clusterDir, createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox } from './helpers/cluster.ts';
+import { clusterDir, createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { runRpfExpectingFailure, startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
@@ -48,8 +48,8 @@ test('nothing listening locally resets only that pod connection, and the session
     const refused = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8181/'], { timeoutMs: 20_000 });
     t.not(refused.code, 0);
     t.regex(refused.stderr, /reset|refused|closed|error/i, `wget should see its connection reset; kubectl rpf printed: ${rpf.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    t.regex(rpf.stderr(), new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
+    const refusedLine = new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`);
+    await waitFor('kubectl rpf to report the refused dial', async () => (refusedLine.test(rpf.stderr()) ? true : undefined), 10_000);
     t.is(rpf.child.exitCode, null, 'kubectl rpf is still running');
     const web = await startHttpServer('back again\n', port);
     try {

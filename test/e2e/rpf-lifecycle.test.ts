@@ -1,9 +1,9 @@
 // How sessions end: listeners never outlive their session, a dead agent ends
 // the client with a clear error, and long or many tunnels survive
 // kube-apiserver's request timeout and Priority and Fairness.
-import { readdir, readFile } from 'node:fs/promises';
 import test from 'ava';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
+import { componentPid } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { spawnRpf, startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
@@ -51,21 +51,7 @@ test.serial('a client that goes silent (SIGSTOP) is declared dead by keepalive a
   }
 });
 
-/** The host PID of the rpf-agent container's process, found by its pod UID in /proc, as the agent itself finds pods. */
-async function agentPid(): Promise<number> {
-  const uid = (await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-agent', '-o', 'jsonpath={.items[0].metadata.uid}'])).trim();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cgroup = await readFile(`/proc/${entry}/cgroup`, 'utf8');
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
-      if (cgroup.includes(`pod${uid}`) && cmdline.includes('node-agent/main.js')) return Number(entry);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  throw new Error(`no rpf-agent process for pod UID ${uid}`);
-}
+const agentPid = (): Promise<number> => componentPid('agent');
 
 test.serial('the agent killed mid-session makes the client exit non-zero with a clear message', async (t) => {
   const rpf = await startRpf(['-n', namespace, 'app', '8383:3000'], 2);

@@ -2,7 +2,11 @@
 # version, and links them into .cluster/bin. A warm cache builds nothing.
 
 K8S_CACHE="$CACHE_DIR/kubernetes-$K8S_VERSION"
-HELM_CACHE="$CACHE_DIR/helm-$HELM_VERSION"
+# A released helm carries the Kubernetes version its modules were built for (it
+# renders .Capabilities.KubeVersion and checks a chart's kubeVersion with it);
+# `go install` leaves helm's default, v1.20, so set it as helm's Makefile does.
+HELM_K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
+HELM_CACHE="$CACHE_DIR/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
 K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 build_kubernetes() {
@@ -30,11 +34,18 @@ build_kubernetes() {
   rm -rf "$K8S_CACHE" && mv "$tmp" "$K8S_CACHE"
 }
 
+helm_k8s_ldflags() {
+  local pkg
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    printf -- '-X helm.sh/helm/v3/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/%s.k8sVersionMinor=%s ' "$pkg" "$pkg" "$HELM_K8S_MINOR"
+  done
+}
+
 build_helm() {
   [ -x "$HELM_CACHE/helm" ] && return 0
   log "building helm $HELM_VERSION"
   mkdir -p "$HELM_CACHE"
-  GOBIN="$HELM_CACHE" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  GOBIN="$HELM_CACHE" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $(helm_k8s_ldflags)" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$CACHE_DIR/build-helm.log" 2>&1 || {
     tail -n 40 "$CACHE_DIR/build-helm.log" >&2
     die "building helm failed (full log: $CACHE_DIR/build-helm.log)"

@@ -23,7 +23,7 @@ export async function createUser(name: string, groups: string[] = []): Promise<C
   const crt = path.join(dir, 'user.crt');
   const subject = [...groups.map((g) => `/O=${g}`), `/CN=${name}`].join('');
   await execFileAsync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-  await execFileAsync('openssl', ['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
+  await execFileAsync('openssl', ['req', '-new', '-utf8', '-key', key, '-subj', subject, '-out', csr]);
   const ext = path.join(dir, 'ext');
   await writeFile(ext, 'extendedKeyUsage=clientAuth\n');
   await execFileAsync('openssl', [

@@ -120,7 +120,17 @@ export interface RawAnswer {
 export function rawRequest(
   h: Harness,
   pki: TestPki,
-  options: { path: string; method?: string; client?: CertFiles | undefined; headers?: Record<string, string | string[]>; upgrade?: boolean; timeoutMs?: number; body?: string },
+  options: {
+    path: string;
+    method?: string;
+    client?: CertFiles | undefined;
+    headers?: Record<string, string | string[]>;
+    upgrade?: boolean;
+    timeoutMs?: number;
+    body?: string;
+    /** Aborting it makes the client go away (the request is destroyed). */
+    signal?: AbortSignal;
+  },
 ): Promise<RawAnswer> {
   const client = 'client' in options ? options.client : pki.frontProxyClient;
   const upgradeHeaders =
@@ -139,6 +149,7 @@ export function rawRequest(
       // Node sends a DELETE body without a length unless told: set it.
       headers: { ...upgradeHeaders, ...(options.body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(options.body)) }), ...(options.headers ?? {}) },
       agent: false,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     const timer = setTimeout(() => {
       req.destroy();

@@ -2,7 +2,11 @@
 // of the kind it is named for, its schema refuses bad values, kube-apiserver
 // accepts everything it renders (server-side dry run against the local
 // cluster: nothing changes), and apiservice.yaml at the repository root is the
-// APIService it renders. The installed release is never touched.
+// APIService it renders. Then what the security review (issue 8) asked of it:
+// least privilege for rpf-server and rpf-agent, NetworkPolicies, seccomp, one
+// Secret per identity, and a priority level one user cannot fill. The
+// installed release is only read (its certificates, its priority level's
+// seats), never touched.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';

@@ -49,7 +49,10 @@ plugins=$(kubectl plugin list 2>/dev/null || true)
 
 # Type errors fail the run like any test (node runs .ts by stripping types, unchecked).
 npm run --silent typecheck || { echo "test: typecheck failed" >&2; echo "0 passed, 1 failed"; exit 1; }
-run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/install/**' '!test/teardown/**'
+run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/install/**' '!test/teardown/**' '!test/release/**'
+# The release (npm run dist: single executables and the krew manifest),
+# installed with krew and run without Node.js; e2e runs a session with it.
+run_ava release 'test/release/**/*.test.ts'
 # End-to-end files share one cluster and one agent, and some of them stop the
 # agent on purpose: they run one file at a time.
 run_ava e2e --concurrency=1 'test/e2e/**/*.test.ts'

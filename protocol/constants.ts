@@ -76,6 +76,14 @@ export const DEFAULT_MAX_CHANNELS = 256;
  */
 export const DEFAULT_SEND_HIGH_WATER_MARK = 4 * 1024 * 1024;
 
+/**
+ * Default bytes of control frames (everything but DATA) queued or handed to `send`
+ * and not yet confirmed written, beyond which the peer is cut off: it is not reading
+ * what it makes us answer (RPF_ERR_PROTOCOL_CONTROL_BACKLOG). An honest peer stays
+ * far below it (docs/protocol.md, "Control backlog").
+ */
+export const DEFAULT_MAX_CONTROL_BACKLOG = 1024 * 1024;
+
 /** Default idle time after which a PING is sent: 5 s. */
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 

@@ -14,7 +14,7 @@ export type ProtocolErrorScope = 'session' | 'channel' | 'call';
 export interface ProtocolErrorInfo {
   /** Default message, a one-line summary. */
   readonly message: string;
-  /** WebSocket close code for this error (1002 protocol error, 1008 policy, 1009 too big, 4xxx ours). */
+  /** WebSocket close code for this error (1002 protocol error, 1008 policy or a bound exceeded, 1009 too big, 4xxx ours). */
   readonly closeCode: number;
   /** What the error ends; channel and call errors never close the WebSocket themselves. */
   readonly scope: ProtocolErrorScope;
@@ -65,6 +65,11 @@ export const PROTOCOL_ERROR_CODES = Object.freeze({
   RPF_ERR_PROTOCOL_WINDOW_OVERFLOW: {
     message: 'WINDOW_ADJUST grows a window beyond 2^31-1 bytes',
     closeCode: 1002,
+    scope: 'session',
+  },
+  RPF_ERR_PROTOCOL_CONTROL_BACKLOG: {
+    message: 'tunnel peer does not read: too many control frames await the transport',
+    closeCode: 1008,
     scope: 'session',
   },
   RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT: {

@@ -6,7 +6,10 @@ import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_CONTROL_BACKLOG,
   DEFAULT_SEND_HIGH_WATER_MARK,
+  FRAME_HEADER_SIZE,
+  MAX_CONTROL_PAYLOAD,
   MAX_MESSAGE_SIZE,
   MAX_WINDOW,
 } from './constants.ts';
@@ -45,6 +48,13 @@ export interface SessionOptions {
   sendHighWaterMark?: number;
   /** Largest message sent or accepted (default MAX_MESSAGE_SIZE). */
   maxMessageSize?: number;
+  /**
+   * Control frame bytes (all but DATA) queued or sent and not done beyond which
+   * the peer is cut off with RPF_ERR_PROTOCOL_CONTROL_BACKLOG (default 1 MiB;
+   * at least one largest control frame, 65,545 bytes). Bounded only with a
+   * two-parameter `send`: without `done` nothing counts as unwritten.
+   */
+  maxControlBacklog?: number;
 }
 
 /** Session options with every default filled in and every value checked. */
@@ -81,5 +91,7 @@ export function completeSessionOptions(options: SessionOptions): CompleteSession
     schedule: options.schedule ?? ((fn) => setImmediate(fn)),
     sendHighWaterMark: integer('sendHighWaterMark', options.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK, 1),
     maxMessageSize: integer('maxMessageSize', options.maxMessageSize ?? MAX_MESSAGE_SIZE, 1),
+    // Below one largest control frame, a single LISTENING could end the session.
+    maxControlBacklog: integer('maxControlBacklog', options.maxControlBacklog ?? DEFAULT_MAX_CONTROL_BACKLOG, FRAME_HEADER_SIZE + MAX_CONTROL_PAYLOAD),
   };
 }

@@ -48,6 +48,11 @@ export interface SessionStats {
   wireBytesOut: number;
   /** Round trip of the last answered PING, if any. */
   lastRttMs: number | undefined;
+  /**
+   * Bytes of control frames (all but DATA) queued or handed to the transport
+   * and not yet confirmed written; the session ends past `maxControlBacklog`.
+   */
+  controlBytesQueued: number;
 }
 
 /** Events of {@link Session}. */
@@ -85,7 +90,11 @@ export class Session extends EventEmitter<SessionEvents> {
   #highestSeenId = 0;
   #closed = false;
   #closeError: RpfProtocolError | undefined = undefined;
-  readonly #stats: Omit<SessionStats, 'channelsOpen'> = {
+  // One PONG in flight (queued or not yet confirmed written) at a time; the
+  // bytes of the latest PING that arrived meanwhile wait here for their turn.
+  #pongInFlight = false;
+  #pongDue: Buffer | undefined = undefined;
+  readonly #stats: Omit<SessionStats, 'channelsOpen' | 'controlBytesQueued'> = {
     channelsOpenedTotal: 0,
     channelsRefusedTotal: 0,
     bytesIn: 0,
@@ -104,8 +113,15 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#options = o;
     this.role = o.role;
     this.#batcher = new WriteBatcher({
-      send: (message) => this.#transmit(message),
-      schedule: o.schedule,
+      send: (message, controlBytes) => this.#transmit(message, controlBytes),
+      // Frames queued outside receive() (a dial that completed, a reader that
+      // consumed, a pod connection) are checked against the bound here, at the
+      // top of a tick, never in the middle of a channel's own code.
+      schedule: (flush) =>
+        o.schedule(() => {
+          flush();
+          this.#checkControlBacklog();
+        }),
       maxMessageSize: o.maxMessageSize,
       onFlushed: () => this.#gate.wake(),
     });
@@ -148,7 +164,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Counters for metrics; a fresh object each time. */
   get stats(): SessionStats {
-    return { channelsOpen: this.#channels.size, ...this.#stats };
+    return { channelsOpen: this.#channels.size, controlBytesQueued: this.#controlBacklog(), ...this.#stats };
   }
 
   /** The channels currently open. */
@@ -217,6 +233,8 @@ export class Session extends EventEmitter<SessionEvents> {
       for (const frame of frames) {
         if (this.#closed) return;
         this.#handle(frame);
+        // After every frame, so a flood packed in one message stops being answered at the bound.
+        if (this.#controlBacklog() > this.#options.maxControlBacklog) throw this.#controlBacklogError();
       }
     } catch (error) {
       if (!isRpfProtocolError(error) || error.scope !== 'session') throw error;
@@ -253,7 +271,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #handle(frame: Frame): void {
     switch (frame.type) {
       case 'PING':
-        this.#batcher.push({ type: 'PONG', payload: Buffer.from(frame.payload) });
+        this.#answerPing(frame.payload);
         return;
       case 'PONG': {
         const sentAt = Buffer.from(frame.payload.buffer, frame.payload.byteOffset, 8).readDoubleBE(0);
@@ -382,10 +400,51 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#batcher.push({ type: 'PING', payload });
   }
 
-  #transmit(message: Buffer): void {
+  // A peer that floods PINGs and never reads would otherwise make us queue a
+  // PONG for each (issue 8, finding 1). As HTTP/2 implementations limit ping
+  // floods, we keep one PONG in flight and answer the latest PING that arrived
+  // meanwhile once the transport has written it: PONG bytes held stay at two
+  // frames whatever the peer sends, and a peer that reads gets every answer.
+  #answerPing(payload: Uint8Array): void {
+    this.#pongDue ??= Buffer.allocUnsafe(payload.length);
+    this.#pongDue.set(payload);
+    if (!this.#pongInFlight) this.#sendPong();
+  }
+
+  #sendPong(): void {
+    const payload = this.#pongDue;
+    if (payload === undefined || this.#closed) return;
+    this.#pongDue = undefined;
+    this.#pongInFlight = true;
+    this.#batcher.push({ type: 'PONG', payload });
+    // afterFlush: the PONG's message has been handed to the gate; afterWritten: it left.
+    this.#batcher.afterFlush(() =>
+      this.#gate.afterWritten(() => {
+        this.#pongInFlight = false;
+        this.#sendPong();
+      }),
+    );
+  }
+
+  #controlBacklog(): number {
+    return this.#gate.outstandingControlBytes + this.#batcher.pendingControlBytes;
+  }
+
+  #controlBacklogError(): RpfProtocolError {
+    return new RpfProtocolError(
+      'RPF_ERR_PROTOCOL_CONTROL_BACKLOG',
+      `the tunnel peer does not read: ${this.#controlBacklog()} bytes of control frames await the transport (at most ${this.#options.maxControlBacklog})`,
+    );
+  }
+
+  #checkControlBacklog(): void {
+    if (!this.#closed && this.#controlBacklog() > this.#options.maxControlBacklog) this.#fail(this.#controlBacklogError());
+  }
+
+  #transmit(message: Buffer, controlBytes: number): void {
     this.#stats.messagesOut++;
     this.#stats.wireBytesOut += message.length;
-    this.#gate.transmit(message);
+    this.#gate.transmit(message, controlBytes);
   }
 
   #fail(error: RpfProtocolError): void {

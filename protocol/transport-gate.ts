@@ -2,6 +2,8 @@
 // yet confirmed written, and which channels wait for that to drop. Per-channel
 // windows bound what the peer must buffer; this bounds what our own WebSocket
 // buffers when the network is slower than the channels are willing to send.
+// It also counts the control bytes among them (the session's control backlog)
+// and tells the session when a given message was written (one PONG in flight).
 
 import type { ChannelControl } from './channel.ts';
 
@@ -23,7 +25,12 @@ export interface TransportGateOptions {
 export class TransportGate {
   readonly #options: TransportGateOptions;
   readonly #waiting = new Set<ChannelControl>();
+  // Callbacks waiting for the message numbered `seq` to be confirmed, in seq order.
+  readonly #writeWaiters: Array<{ seq: number; callback: () => void }> = [];
   #outstanding = 0;
+  #outstandingControl = 0;
+  #transmitted = 0;
+  #written = 0;
   #closed = false;
 
   constructor(options: TransportGateOptions) {
@@ -35,22 +42,48 @@ export class TransportGate {
     return this.#outstanding + this.#options.pendingBytes() < this.#options.highWaterMark;
   }
 
-  /** Hands a message to the transport and counts it until `done`. */
-  transmit(message: Buffer): void {
+  /** Control bytes (all but DATA) handed to the transport and not yet confirmed written. */
+  get outstandingControlBytes(): number {
+    return this.#outstandingControl;
+  }
+
+  /**
+   * Hands a message to the transport and counts it, and the `controlBytes`
+   * among it, until `done`.
+   */
+  transmit(message: Buffer, controlBytes = 0): void {
     const { send, sendUsesDone } = this.#options;
+    this.#transmitted++;
     if (!sendUsesDone) {
       send(message, noop);
+      this.#confirmed();
       return;
     }
     this.#outstanding += message.length;
+    this.#outstandingControl += controlBytes;
     let called = false;
     send(message, (error) => {
       if (called) return;
       called = true;
       this.#outstanding -= message.length;
-      if (error) this.#options.onError(error);
-      else this.wake();
+      this.#outstandingControl -= controlBytes;
+      if (error) {
+        this.#options.onError(error);
+        return;
+      }
+      this.#confirmed();
+      this.wake();
     });
+  }
+
+  /**
+   * Runs `callback` once every message transmitted so far was confirmed
+   * written (at once if none is outstanding); never after close().
+   */
+  afterWritten(callback: () => void): void {
+    if (this.#closed) return;
+    if (this.#written >= this.#transmitted) callback();
+    else this.#writeWaiters.push({ seq: this.#transmitted, callback });
   }
 
   /** Registers a channel to pump when the gate opens. */
@@ -75,10 +108,23 @@ export class TransportGate {
     }
   }
 
-  /** Forgets every waiting channel and wakes none again. */
+  /** Forgets every waiting channel and write waiter, and wakes none again. */
   close(): void {
     this.#closed = true;
     this.#waiting.clear();
+    this.#writeWaiters.length = 0;
+  }
+
+  // Transports confirm in order (ws does); a count of confirmations then tells
+  // which messages are written without remembering each one.
+  // A waiter list of more than one entry is rare (the session keeps one PONG
+  // in flight), so shift() is cheap here.
+  #confirmed(): void {
+    this.#written++;
+    for (let next = this.#writeWaiters[0]; next !== undefined && next.seq <= this.#written && !this.#closed; next = this.#writeWaiters[0]) {
+      this.#writeWaiters.shift();
+      next.callback();
+    }
   }
 }
 

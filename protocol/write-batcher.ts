@@ -8,8 +8,11 @@ import type { Frame } from './frames.ts';
 
 /** Options of {@link WriteBatcher}. */
 export interface WriteBatcherOptions {
-  /** Hands one finished message to the transport. */
-  send: (message: Buffer) => void;
+  /**
+   * Hands one finished message to the transport, with how many of its bytes
+   * are control frames (everything but DATA), for the session's control backlog.
+   */
+  send: (message: Buffer, controlBytes: number) => void;
   /** Runs `fn` once the current tick's work is done (default: setImmediate). */
   schedule: (fn: () => void) => void;
   /** Largest message; a frame that would overflow the current batch flushes it first. */
@@ -27,6 +30,7 @@ export class WriteBatcher {
   readonly #options: WriteBatcherOptions;
   #frames: EncodedFrame[] = [];
   #size = 0;
+  #controlSize = 0;
   #callbacks: Array<() => void> = [];
   #scheduled = false;
   #closed = false;
@@ -40,6 +44,11 @@ export class WriteBatcher {
     return this.#size;
   }
 
+  /** Bytes of control frames (all but DATA) among {@link pendingBytes}. */
+  get pendingControlBytes(): number {
+    return this.#controlSize;
+  }
+
   /** Queues a frame; validates it at once (throws RPF_ERR_PROTOCOL_INVALID_ARGUMENT). */
   push(frame: Frame): void {
     if (this.#closed) return;
@@ -49,6 +58,7 @@ export class WriteBatcher {
     while (this.#size + prepared.size > this.#options.maxMessageSize && this.#frames.length > 0) this.flush();
     this.#frames.push(prepared);
     this.#size += prepared.size;
+    if (frame.type !== 'DATA') this.#controlSize += prepared.size;
     this.#schedule();
   }
 
@@ -63,16 +73,18 @@ export class WriteBatcher {
   flush(): void {
     const frames = this.#frames;
     const size = this.#size;
+    const controlSize = this.#controlSize;
     const callbacks = this.#callbacks;
     // Reset first: send and callbacks may push again (re-entrancy).
     this.#frames = [];
     this.#size = 0;
+    this.#controlSize = 0;
     this.#callbacks = [];
     if (frames.length > 0) {
       const message = Buffer.allocUnsafe(size);
       let offset = 0;
       for (const f of frames) offset = f.writeInto(message, offset);
-      this.#options.send(message);
+      this.#options.send(message, controlSize);
     }
     for (const cb of callbacks) cb();
     this.#options.onFlushed?.();
@@ -88,6 +100,7 @@ export class WriteBatcher {
     this.#closed = true;
     this.#frames = [];
     this.#size = 0;
+    this.#controlSize = 0;
     this.#callbacks = [];
     return callbacks;
   }

@@ -3,13 +3,15 @@
 //     each: kubectl-rpf (a single executable, no Node.js needed) and LICENSE
 //   rpf.yaml  the krew manifest, with the archives' SHA-256
 //   SHA256SUMS
-// Run by Node 24 directly (node release/build.ts). See release/README.md.
+// Run by Node 24 directly (node release/build.ts). With --if-stale it does
+// nothing when dist/release is newer than its inputs. See release/README.md.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleClient } from './bundle.ts';
+import { releaseIsFresh } from './freshness.ts';
 import { krewManifest } from './krew-manifest.ts';
 import { TARGETS, buildExecutable, hostTarget, nodeBinary } from './single-executable.ts';
 
@@ -24,6 +26,11 @@ const work = join(root, 'dist/release-work');
  */
 const RELEASE_BASE = process.env.KUBE_RPF_RELEASE_URL ?? 'https://github.com/kube-rpf/kube-rpf/releases/download';
 const HOMEPAGE = process.env.KUBE_RPF_HOMEPAGE ?? 'https://github.com/kube-rpf/kube-rpf';
+
+if (process.argv.includes('--if-stale') && releaseIsFresh(root)) {
+  console.log('dist/release is up to date');
+  process.exit(0);
+}
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string;
@@ -81,7 +88,8 @@ for (const target of TARGETS) {
   });
 }
 
-writeFileSync(join(out, 'rpf.yaml'), krewManifest({ version: `v${pkg.version}`, homepage: HOMEPAGE, platforms }));
 writeFileSync(join(out, 'SHA256SUMS'), platforms.map((p) => `${p.sha256}  ${p.uri.split('/').pop()}\n`).join(''));
+// The manifest last: its time stamps the whole release (release/freshness.ts).
+writeFileSync(join(out, 'rpf.yaml'), krewManifest({ version: `v${pkg.version}`, homepage: HOMEPAGE, platforms }));
 rmSync(work, { recursive: true, force: true });
 console.log(`dist/release: kubectl-rpf ${pkg.version} on Node.js ${nodeVersion} for ${TARGETS.map((t) => `${t.os}/${t.arch}`).join(', ')}, rpf.yaml (${((Date.now() - started) / 1000).toFixed(1)} s)`);

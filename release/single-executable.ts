@@ -74,6 +74,21 @@ export function elfMachine(file: Buffer): number | undefined {
   return file.readUInt16LE(18);
 }
 
+// postject's ELF reader (LIEF) warns "Can't find string offset for section
+// name '.note.100'" on every official Node.js binary; Node's own SEA guide
+// calls these expected. They are dropped; any other warning is shown.
+async function quietly<T>(run: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/^warning: Can't find string offset for section name/.test(String(args[0]))) warn(...args);
+  };
+  try {
+    return await run();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 /**
  * Builds `output`: the node binary of `target` with `bundle` injected.
  * `blobNode` is a node binary of the same version that runs here; it writes
@@ -99,7 +114,8 @@ export async function buildExecutable(options: {
     useSnapshot: false,
     useCodeCache,
   }, null, 2));
-  execFileSync(blobNode, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // (Its only output is "Wrote single executable preparation blob"; an error throws with stderr.)
+  execFileSync(blobNode, ['--experimental-sea-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
 
   const source = nodeBinary(target, version);
   const machine = elfMachine(readFileSync(source));
@@ -107,6 +123,6 @@ export async function buildExecutable(options: {
   const partial = `${output}.partial`;
   copyFileSync(source, partial);
   chmodSync(partial, 0o755);
-  await inject(partial, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  await quietly(() => inject(partial, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE }));
   renameSync(partial, output);
 }

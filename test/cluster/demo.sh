@@ -19,8 +19,22 @@ export KUBECONFIG="$repo/.cluster/admin.kubeconfig"
 
 say "Installing kube-rpf into it (helm chart, images built locally)"
 bash test/cluster/deploy.sh
-npm install --global --prefix "$repo/.cluster/kubectl-plugins" --no-audit --no-fund --loglevel=error "$repo" >/dev/null
-export PATH="$repo/.cluster/kubectl-plugins/bin:$PATH"
+
+# kubectl-rpf as users get it: the single executable of the release (no
+# Node.js needed, so the commands printed at the end work whatever node this
+# machine has), unpacked into a folder of its own. Not into
+# .cluster/kubectl-plugins, where the test command installs the npm package.
+say "Building kubectl-rpf as a single executable (npm run dist; reused when up to date)"
+node release/build.ts --if-stale
+case "$(uname -m)" in
+  x86_64 | amd64) arch=amd64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "demo: no kubectl-rpf executable is built for $(uname -m)" >&2; exit 1 ;;
+esac
+plugin_bin="$repo/.cluster/kubectl-rpf/bin"
+mkdir -p "$plugin_bin"
+tar -xzf "dist/release/kubectl-rpf-linux-$arch.tar.gz" -C "$plugin_bin" kubectl-rpf
+export PATH="$plugin_bin:$PATH"
 
 say "Starting a web server on this machine (localhost:3000)"
 node -e '
@@ -62,7 +76,7 @@ trap - EXIT
 cat <<NEXT
 
 $(printf '\033[1m')What to try next$(printf '\033[0m') (the cluster keeps running):
-  export KUBECONFIG=$repo/.cluster/admin.kubeconfig PATH=$repo/.cluster/kubectl-plugins/bin:\$PATH
+  export KUBECONFIG=$repo/.cluster/admin.kubeconfig PATH=$plugin_bin:\$PATH
   python3 -m http.server 3000 &                       # any local service
   kubectl rpf -n kube-rpf-demo demo 8080:3000          # then, in another terminal:
   kubectl exec -n kube-rpf-demo demo -- wget -qO- http://127.0.0.1:8080/

@@ -3,11 +3,12 @@
 // a PATH on which no Node.js can be found, so that a passing test proves the
 // single executable needs none.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { releaseIsFresh as releaseIsFreshIn } from '../../../release/freshness.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,20 +24,9 @@ export function archivePath(arch: 'amd64' | 'arm64'): string {
   return path.join(releaseDir, `kubectl-rpf-linux-${arch}.tar.gz`);
 }
 
-/** What the release is made from: a change to any of them makes it stale. */
-const INPUTS = ['client', 'protocol', 'release', 'package.json', 'package-lock.json', 'LICENSE'];
-
-function newestMtime(file: string): number {
-  const stat = statSync(file);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(file).map((name) => newestMtime(path.join(file, name))));
-}
-
-/** True when dist/release holds a build newer than every input. */
+/** True when dist/release holds a complete build newer than every input. */
 export function releaseIsFresh(): boolean {
-  if (!existsSync(manifestPath) || !existsSync(archivePath('amd64')) || !existsSync(archivePath('arm64'))) return false;
-  const built = statSync(manifestPath).mtimeMs;
-  return INPUTS.every((input) => newestMtime(path.join(repoRoot, input)) < built);
+  return releaseIsFreshIn(repoRoot);
 }
 
 /** Runs npm run dist's script unless the release is fresh; resolves with what was done. */

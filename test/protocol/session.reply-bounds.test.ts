@@ -6,6 +6,7 @@
 // session with RPF_ERR_PROTOCOL_CONTROL_BACKLOG.
 
 import test from 'ava';
+import fc from 'fast-check';
 import {
   DEFAULT_MAX_CONTROL_BACKLOG,
   FRAME_HEADER_SIZE,
@@ -167,6 +168,54 @@ test('control frames do not count once the transport confirmed them', async (t) 
     t.is(session.stats.controlBytesQueued, 0);
   }
   t.false(session.closed);
+});
+
+test('pod connections opened and reset while the peer does not read count against the bound too', async (t) => {
+  const maxControlBacklog = MAX_CONTROL_PAYLOAD + FRAME_HEADER_SIZE;
+  const { session, sentBytes } = stuckSession({ role: 'agent', maxControlBacklog });
+  const closed = closeOf(session);
+  // No frame arrives at all: the check after each tick's flush catches it. Each round is an OPEN and a RESET.
+  for (let i = 0; i < 10_000 && !session.closed; i++) {
+    try {
+      session.open(REQUEST).destroy();
+    } catch {
+      break; // SESSION_CLOSED once the bound ended it
+    }
+    if (i % 100 === 99) await ticks(1);
+  }
+  t.is((await closed)?.code, 'RPF_ERR_PROTOCOL_CONTROL_BACKLOG');
+  t.true(sentBytes() <= maxControlBacklog + 100 * 64 + FRAME_HEADER_SIZE + 4 + 1024, `${sentBytes()} bytes queued`);
+});
+
+test('whatever a non-reading peer sends, what we queue for it stays within the bound plus one frame and the GOAWAY', async (t) => {
+  const maxControlBacklog = MAX_CONTROL_PAYLOAD + FRAME_HEADER_SIZE;
+  // Largest answer to one incoming frame: an OPEN_FAIL with its message; then the GOAWAY.
+  const slack = 2 * (FRAME_HEADER_SIZE + 4 + 1024);
+  const kind = fc.constantFrom('PING', 'OPEN', 'stale RESET', 'PONG');
+  const property = fc.assert(
+    fc.asyncProperty(fc.array(fc.array(fc.tuple(kind, fc.integer({ min: 1, max: 400 })), { maxLength: 6 }), { minLength: 1, maxLength: 40 }), async (ticksOfMessages) => {
+      const { session, sentBytes } = stuckSession({ role: 'client', maxChannels: 2, maxControlBacklog });
+      session.on('open', (channel) => channel.on('error', () => {}));
+      let nextId = 1;
+      for (const messages of ticksOfMessages) {
+        for (const [type, count] of messages) {
+          if (session.closed) break;
+          const frames: Frame[] = Array.from({ length: count }, (_, i): Frame => {
+            if (type === 'PING') return ping(i);
+            if (type === 'PONG') return { type: 'PONG', payload: Buffer.alloc(8) };
+            if (type === 'stale RESET' && nextId > 1) return { type: 'RESET', channel: 1, reason: 0, message: '' };
+            return { type: 'OPEN', channel: (nextId += 2) - 2, window: 1, ...REQUEST };
+          });
+          session.receive(encodeFrames(frames));
+        }
+        await ticks(1);
+        if (sentBytes() > maxControlBacklog + slack) throw new Error(`${sentBytes()} bytes queued`);
+      }
+      session.close();
+    }),
+    { numRuns: 50 },
+  );
+  await t.notThrowsAsync(property);
 });
 
 test('the control backlog option is validated', (t) => {

@@ -81,3 +81,20 @@ test('frames queued by flush callbacks never push a message past the maximum siz
   const delivered = messages.flatMap((m) => decodeMessage(m)).length;
   t.is(delivered, 8, 'every frame was sent');
 });
+
+test('each message is sent with the bytes of its control frames, which pendingControlBytes counts until the flush', (t) => {
+  const sent: Array<{ size: number; controlBytes: number }> = [];
+  const scheduled: Array<() => void> = [];
+  const b = new WriteBatcher({ send: (m, controlBytes) => sent.push({ size: m.length, controlBytes }), schedule: (fn) => scheduled.push(fn), maxMessageSize: 1024 });
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(100) });
+  b.push({ type: 'WINDOW_ADJUST', channel: 1, increment: 5 });
+  b.push({ type: 'PONG', payload: Buffer.alloc(8) });
+  t.is(b.pendingBytes, 109 + 13 + 17);
+  t.is(b.pendingControlBytes, 13 + 17, 'DATA is not a control frame');
+  scheduled.splice(0).forEach((fn) => fn());
+  t.deepEqual(sent, [{ size: 109 + 13 + 17, controlBytes: 30 }]);
+  t.is(b.pendingControlBytes, 0);
+  b.push({ type: 'EOF', channel: 1 });
+  b.close();
+  t.is(b.pendingControlBytes, 0, 'close() drops them');
+});

@@ -216,8 +216,9 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * Feeds one incoming WebSocket message; takes ws's `(data, isBinary)` as they
    * come (`Buffer`, `ArrayBuffer` or `Buffer[]`). A text message or any other
-   * protocol violation ends the session ('error' then 'close'); exceptions
-   * thrown by listeners propagate.
+   * protocol violation ends the session ('error' then 'close'), as does a peer
+   * that makes us queue more than `maxControlBacklog` bytes of answers it does
+   * not read; exceptions thrown by listeners propagate.
    */
   receive(data: Uint8Array | ArrayBuffer | readonly Uint8Array[], isBinary = true): void {
     if (this.#closed) return;
@@ -234,7 +235,7 @@ export class Session extends EventEmitter<SessionEvents> {
         if (this.#closed) return;
         this.#handle(frame);
         // After every frame, so a flood packed in one message stops being answered at the bound.
-        if (this.#controlBacklog() > this.#options.maxControlBacklog) throw this.#controlBacklogError();
+        if (!this.#closed && this.#controlBacklog() > this.#options.maxControlBacklog) throw this.#controlBacklogError();
       }
     } catch (error) {
       if (!isRpfProtocolError(error) || error.scope !== 'session') throw error;

@@ -66,10 +66,11 @@ test('a peer that stops reading and floods PINGs leaves the agent holding one PO
   const hostile = new WebSocket(server.url, SUBPROTOCOL_V1, {
     perMessageDeflate: false,
     // Public hook to the TCP socket, so the test can stop reading it.
-    createConnection: (options) => {
-      socket = net.connect(options as net.NetConnectOpts);
+    // (net.createConnection is overloaded; ws calls it with an options object only.)
+    createConnection: ((options: net.NetConnectOpts) => {
+      socket = net.connect(options);
       return socket;
-    },
+    }) as typeof net.createConnection,
   });
   hostile.on('error', () => {});
   await once(hostile, 'open');

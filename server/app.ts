@@ -15,19 +15,20 @@ import type { AgentDialer } from './agent-client.ts';
 import { Authorizer } from './authorizer.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
-import { ERROR_CODE_HEADER } from './constants.ts';
+import { capConnections, clientErrorHandler, fastifyTimeouts, tlsServerTimeouts } from './connection-guards.ts';
+import type { ConnectionLimits } from './connection-guards.ts';
 import { registerDiscoveryRoutes, UNAUTHENTICATED_PATHS } from './discovery.ts';
 import { RpfServerError, toServerError } from './errors.ts';
 import { FrontProxyAuthenticator } from './front-proxy-auth.ts';
 import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient } from './kube-client.ts';
 import { createLogger } from './logging.ts';
-import { sendTyped } from './media-type.ts';
 import { createMetricsServer, ServerMetrics } from './metrics.ts';
 import type { ServerConfig } from './options.ts';
 import type { AgentLocation } from './pods.ts';
+import { refuseReply } from './refusal.ts';
+import { SessionLimiter } from './session-limit.ts';
 import { registerSessionRoutes } from './sessions.ts';
-import { failureStatus } from './status.ts';
 import { UpgradeProxy } from './upgrade-proxy.ts';
 
 declare module 'fastify' {
@@ -94,15 +95,26 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
 
   let serving = servingMaterial(config);
   let caPem = '';
+  const limits: ConnectionLimits = {
+    tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+    requestHeaderTimeoutMs: config.requestHeaderTimeoutMs,
+    requestReadTimeoutMs: config.requestReadTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+    maxConnections: config.maxConnections,
+  };
   // Routes do not depend on the raw server's type; the plain FastifyInstance type keeps their signatures simple.
   const app = fastify({
-    https: { ...serving, requestCert: true, rejectUnauthorized: false },
+    https: { ...serving, requestCert: true, rejectUnauthorized: false, ...tlsServerTimeouts(limits) },
+    ...fastifyTimeouts(limits),
+    clientErrorHandler: clientErrorHandler(metrics, limits),
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
   const server = app.server as HttpsServer;
+  capConnections(server, limits, metrics, logger);
   // The CA list in the TLS CertificateRequest names the requestheader CA, so front proxies
   // pick the right certificate; the chain is still verified per request (front-proxy-auth).
   const updateSecureContext = (): void => {
@@ -133,6 +145,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     agents,
     allowedPorts: config.allowedPorts,
     allowHostNetworkPods: config.allowHostNetworkPods,
+    sessions: new SessionLimiter(config.maxSessionsPerUser),
     agentTimeoutMs,
   });
   server.on('upgrade', (req, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head));
@@ -153,11 +166,11 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     let err = toServerError(error);
     const statusCode = (error as { statusCode?: unknown }).statusCode;
     if (!(error instanceof RpfServerError) && typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-      err = new RpfServerError('RPF_ERR_SERVER_BAD_REQUEST', `bad request: ${err.message}`);
+      // fastify's own 4xx errors (a body too large...) word their messages for the client.
+      err = new RpfServerError('RPF_ERR_SERVER_BAD_REQUEST', `bad request: ${(error as Error).message}`);
     }
     if (err.status >= 500) logger.error({ err: error, url: request.url }, 'request failed');
-    metrics.errors.inc({ type: err.code });
-    return sendTyped(reply.code(err.status).header(ERROR_CODE_HEADER, err.code), 'application/json', JSON.stringify(failureStatus(err)));
+    return refuseReply(reply, err, metrics);
   });
   app.setNotFoundHandler((request) => {
     throw new RpfServerError('RPF_ERR_SERVER_NOT_FOUND', `the server could not find the requested resource (${request.url.split('?')[0] ?? ''})`);

@@ -12,6 +12,7 @@ export type StatusReason =
   | 'Forbidden'
   | 'NotFound'
   | 'MethodNotAllowed'
+  | 'TooManyRequests'
   | 'Timeout'
   | 'ServiceUnavailable'
   | 'InternalError';
@@ -64,7 +65,7 @@ export const SERVER_ERROR_CODES = {
     status: 403,
     reason: 'Forbidden',
     meaning: 'A requested port lies outside the ranges the administrator allows (--allowed-ports).',
-    fix: 'Ask for a port inside the allowed ranges, or 0 to let the agent pick one.',
+    fix: 'Ask for a port inside the allowed ranges. Port 0 (the agent picks any free port) is allowed only when every port is (--allowed-ports 1-65535): name a port in the allowed ranges instead.',
   },
   RPF_ERR_SERVER_UNSUPPORTED_UPGRADE: {
     status: 400,
@@ -84,11 +85,23 @@ export const SERVER_ERROR_CODES = {
     meaning: 'The target pod is not in phase Running (the message names its phase).',
     fix: 'Wait for the pod to run, or pick another pod.',
   },
+  RPF_ERR_SERVER_POD_TERMINATING: {
+    status: 400,
+    reason: 'BadRequest',
+    meaning: 'The target pod is being deleted (it has a deletionTimestamp): its listeners would die with it.',
+    fix: 'Target the pod that replaces it; kubectl rpf with a workload (deploy/NAME) picks a running pod that is not being deleted.',
+  },
   RPF_ERR_SERVER_HOST_NETWORK_FORBIDDEN: {
     status: 403,
     reason: 'Forbidden',
     meaning: 'The target pod uses the node\'s network namespace (hostNetwork) and the policy forbids opening ports on nodes.',
     fix: 'Target a pod without hostNetwork, or have the administrator start rpf-server with --allow-host-network-pods.',
+  },
+  RPF_ERR_SERVER_USER_SESSION_LIMIT: {
+    status: 429,
+    reason: 'TooManyRequests',
+    meaning: 'The user already holds --max-sessions-per-user sessions (open or being opened) through this rpf-server replica.',
+    fix: 'End sessions you no longer need (kubectl get reverseportforwards -A), or have the administrator raise --max-sessions-per-user (chart value policy.maxSessionsPerUser).',
   },
   RPF_ERR_SERVER_NO_AGENT: {
     status: 503,
@@ -131,6 +144,24 @@ export const SERVER_ERROR_CODES = {
     reason: 'BadRequest',
     meaning: 'The HTTP request itself is malformed (for example a body too large to accept).',
     fix: 'Use kubectl or kubectl-rpf; requests to rpf-server need no body.',
+  },
+  RPF_ERR_SERVER_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: 'Timeout',
+    meaning: 'The connection did not deliver its request headers within --request-header-timeout, or the whole request within --request-read-timeout; it was closed.',
+    fix: 'Nothing, when the peer was a scanner or a dead client; if kube-apiserver\'s requests end this way, check the network between kube-apiserver and rpf-server or raise the timeouts.',
+  },
+  RPF_ERR_SERVER_TLS_HANDSHAKE_TIMEOUT: {
+    status: 0,
+    reason: 'InternalError',
+    meaning: 'A connection did not complete its TLS handshake within --tls-handshake-timeout; it was closed without an answer (counted in rpf_server_errors_total).',
+    fix: 'Nothing, when the peer was a scanner or a dead client; if kube-apiserver or kubelet probes are affected, check the network path or raise --tls-handshake-timeout.',
+  },
+  RPF_ERR_SERVER_TOO_MANY_CONNECTIONS: {
+    status: 0,
+    reason: 'InternalError',
+    meaning: 'rpf-server already held --max-connections connections (open tunnels included) and closed a new one at once, before TLS (counted in rpf_server_errors_total).',
+    fix: 'Find who holds the connections (rpf_server_sessions_active, the peers\' addresses); raise --max-connections if the load is legitimate, or run more replicas.',
   },
   RPF_ERR_SERVER_NOT_FOUND: {
     status: 404,
@@ -190,9 +221,13 @@ export class RpfServerError extends Error {
   }
 }
 
-/** Turns anything thrown into an RpfServerError (unknown errors become RPF_ERR_SERVER_INTERNAL). */
+/**
+ * Turns anything thrown into an RpfServerError. Unknown errors become
+ * RPF_ERR_SERVER_INTERNAL with a fixed message: their own text (a TypeError
+ * quotes our source) is for the log, not for the peer; the original stays the
+ * `cause`.
+ */
 export function toServerError(err: unknown): RpfServerError {
   if (err instanceof RpfServerError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new RpfServerError('RPF_ERR_SERVER_INTERNAL', `internal error: ${message}`, undefined, { cause: err });
+  return new RpfServerError('RPF_ERR_SERVER_INTERNAL', 'internal error: rpf-server failed unexpectedly; its log has the details', undefined, { cause: err });
 }

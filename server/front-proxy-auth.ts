@@ -158,55 +158,90 @@ export function peerChain(socket: TLSSocket): X509Certificate[] {
   return chain;
 }
 
+/** Header values by lowercased name, as {@link distinctHeaders} gives them. */
+export type HeaderValues = Readonly<Record<string, readonly string[] | undefined>>;
+
 /**
  * Each header's values kept apart (a repeated X-Remote-Group is several
- * groups), read from rawHeaders, names lowercased.
+ * groups), read from rawHeaders, names lowercased. The map has no prototype:
+ * header names are chosen by the peer, and `__proto__` or `constructor` must
+ * be just names.
  */
 export function distinctHeaders(req: Pick<IncomingMessage, 'rawHeaders'>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = Object.create(null) as Record<string, string[]>;
   const raw = req.rawHeaders ?? [];
   for (let i = 0; i + 1 < raw.length; i += 2) (out[(raw[i] ?? '').toLowerCase()] ??= []).push(raw[i + 1] ?? '');
   return out;
 }
 
-function headerValues(headers: Readonly<Record<string, readonly string[] | undefined>>, name: string): readonly string[] {
-  return headers[name.toLowerCase()] ?? [];
+function headerValues(headers: HeaderValues, name: string): readonly string[] {
+  const key = name.toLowerCase();
+  // Callers may pass plain objects: never read an inherited member as a header.
+  return Object.hasOwn(headers, key) ? (headers[key] ?? []) : [];
 }
 
-function unescapeExtraKey(key: string): string {
-  try {
-    return decodeURIComponent(key).toLowerCase();
-  } catch {
-    return key.toLowerCase();
+/**
+ * A header value as text. kube-apiserver writes user names, groups and extra
+ * values as UTF-8 bytes; Node's parser hands every header byte over as one
+ * Latin-1 character, so the bytes are put back together and read as UTF-8
+ * (invalid sequences become U+FFFD, as Go's JSON encoding of the same bytes
+ * does in kube-apiserver's own SubjectAccessReviews).
+ */
+export function utf8HeaderValue(value: string): string {
+  return Buffer.from(value, 'latin1').toString('utf8');
+}
+
+/**
+ * An X-Remote-Extra-* key as kube-apiserver reads it (headerrequest's
+ * newExtra): lowercased, then %-unescaped as Go's url.PathUnescape does, the
+ * bytes read as UTF-8; a malformed escape leaves the lowercased key as it is.
+ */
+export function unescapeExtraKey(key: string): string {
+  const lower = key.toLowerCase();
+  const bytes: number[] = [];
+  for (let i = 0; i < lower.length; i++) {
+    const c = lower.charCodeAt(i);
+    if (c !== 0x25) {
+      // Header names are ASCII tokens (Node's parser refuses anything else).
+      bytes.push(c & 0xff);
+      continue;
+    }
+    const hex = lower.slice(i + 1, i + 3);
+    if (!/^[0-9a-f]{2}$/.test(hex)) return lower;
+    bytes.push(Number.parseInt(hex, 16));
+    i += 2;
   }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /**
  * Reads the user from the request headers (each header's values separately,
- * as {@link distinctHeaders} gives them). Undefined without a user.
+ * as {@link distinctHeaders} gives them), every value decoded as UTF-8.
+ * Undefined without a user.
  */
-export function userFromHeaders(headers: Readonly<Record<string, readonly string[] | undefined>>, config: FrontProxyConfig): UserInfo | undefined {
+export function userFromHeaders(headers: HeaderValues, config: FrontProxyConfig): UserInfo | undefined {
   let user = '';
   for (const h of config.usernameHeaders) {
     user = headerValues(headers, h).find((v) => v !== '') ?? '';
     if (user !== '') break;
   }
   if (user === '') return undefined;
-  const groups = config.groupHeaders.flatMap((h) => headerValues(headers, h));
+  const groups = config.groupHeaders.flatMap((h) => headerValues(headers, h)).map(utf8HeaderValue);
   let uid = '';
   for (const h of config.uidHeaders) {
     uid = headerValues(headers, h).find((v) => v !== '') ?? '';
     if (uid !== '') break;
   }
-  const extra: Record<string, string[]> = {};
+  // Keys come from the peer's header names: no prototype to collide with.
+  const extra = Object.create(null) as Record<string, string[]>;
   for (const prefix of config.extraHeaderPrefixes.map((p) => p.toLowerCase())) {
     for (const [name, values] of Object.entries(headers)) {
       if (!name.startsWith(prefix) || name.length === prefix.length || values === undefined) continue;
       const key = unescapeExtraKey(name.slice(prefix.length));
-      (extra[key] ??= []).push(...values);
+      (extra[key] ??= []).push(...values.map(utf8HeaderValue));
     }
   }
-  return { user, groups, uid, extra };
+  return { user: utf8HeaderValue(user), groups, uid: utf8HeaderValue(uid), extra };
 }
 
 /** What {@link FrontProxyAuthenticator} needs. */
@@ -298,7 +333,7 @@ export class FrontProxyAuthenticator implements RequestAuthenticator {
   }
 
   /** Checks a presented chain and headers; throws a 401 RpfServerError or returns the user. */
-  authenticateChain(chain: readonly X509Certificate[], headers: Readonly<Record<string, readonly string[] | undefined>>): UserInfo {
+  authenticateChain(chain: readonly X509Certificate[], headers: HeaderValues): UserInfo {
     const config = this.#config;
     if (config === undefined) throw unauthenticated('the front-proxy authentication configuration is not loaded yet');
     const error = verifyClientChain(chain, config, this.#deps.clock.now());
@@ -321,7 +356,7 @@ export class FrontProxyAuthenticator implements RequestAuthenticator {
     return this.#user(distinctHeaders(req), config);
   }
 
-  #user(headers: Readonly<Record<string, readonly string[] | undefined>>, config: FrontProxyConfig): UserInfo {
+  #user(headers: HeaderValues, config: FrontProxyConfig): UserInfo {
     const user = userFromHeaders(headers, config);
     if (user === undefined) throw unauthenticated('the request names no user');
     return user;

@@ -22,7 +22,8 @@ export function parseAccept(header: string | undefined): MediaRange[] {
     const [typeText, ...paramTexts] = part.split(';');
     const type = (typeText ?? '').trim().toLowerCase();
     if (type === '') continue;
-    const params: Record<string, string> = {};
+    // Parameter names come from the peer: no prototype for `__proto__` or `constructor` to hit.
+    const params = Object.create(null) as Record<string, string>;
     let q = 1;
     for (const p of paramTexts) {
       const eq = p.indexOf('=');

@@ -5,6 +5,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { isIP } from 'node:net';
+import { parseDuration } from './duration.ts';
 import { RpfServerError } from './errors.ts';
 import { parsePortRanges } from './port-ranges.ts';
 import type { PortRange } from './port-ranges.ts';
@@ -36,6 +37,13 @@ export interface RawOptions {
   allowedPorts?: string;
   metricsPort?: string;
   logLevel?: string;
+  maxSessionsPerUser?: string;
+  maxConnections?: string;
+  tlsHandshakeTimeout?: string;
+  requestHeaderTimeout?: string;
+  requestReadTimeout?: string;
+  keepAliveTimeout?: string;
+  connectionIdleTimeout?: string;
 }
 
 /** Every flag rpf-server accepts, in the order `--help` lists them. */
@@ -55,6 +63,16 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'allow-host-network-pods', field: 'allowHostNetworkPods', boolean: true, default: 'false', help: 'allow tunnels into hostNetwork pods (opens ports on the node)' },
   { flag: 'allowed-ports', field: 'allowedPorts', default: '1-65535', help: 'ports a pod may listen on, e.g. 1024-65535,80' },
   { flag: 'metrics-port', field: 'metricsPort', default: '9464', help: 'plain HTTP port of /metrics (0 disables)' },
+  { flag: 'max-sessions-per-user', field: 'maxSessionsPerUser', default: '20', help: 'most tunnels one user may hold (open or being opened) through this replica' },
+  // The bounds below match what k8s.io/apiserver gives every aggregated API server
+  // (secure_serving.go: ReadHeaderTimeout 32 s, IdleTimeout 90 s) and kube-aggregator's
+  // 10 s TLS handshake timeout; connections include open tunnels.
+  { flag: 'max-connections', field: 'maxConnections', default: '1000', help: 'most connections held at once, tunnels included; more are closed at accept' },
+  { flag: 'tls-handshake-timeout', field: 'tlsHandshakeTimeout', default: '10s', help: 'time from accepting a connection to the end of its TLS handshake' },
+  { flag: 'request-header-timeout', field: 'requestHeaderTimeout', default: '32s', help: 'time a connection has to send its request headers (408 after)' },
+  { flag: 'request-read-timeout', field: 'requestReadTimeout', default: '60s', help: 'time a connection has to send its whole request, at least --request-header-timeout (408 after)' },
+  { flag: 'keep-alive-timeout', field: 'keepAliveTimeout', default: '90s', help: 'how long a connection may stay idle between requests' },
+  { flag: 'connection-idle-timeout', field: 'connectionIdleTimeout', default: '60s', help: 'how long a connection may stay silent while a request is read or answered (tunnels excepted)' },
   { flag: 'log-level', field: 'logLevel', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 ];
 
@@ -95,6 +113,13 @@ export interface ServerConfig {
   readonly allowedPorts: readonly PortRange[];
   readonly metricsPort: number;
   readonly logLevel: string;
+  readonly maxSessionsPerUser: number;
+  readonly maxConnections: number;
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly requestHeaderTimeoutMs: number;
+  readonly requestReadTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly connectionIdleTimeoutMs: number;
   readonly [completed]: true;
 }
 
@@ -194,6 +219,32 @@ function checkFile(errors: FieldError[], field: string, flag: string, path: stri
   return path;
 }
 
+function checkCount(errors: FieldError[], field: string, flag: string, text: string | undefined, max: number): number {
+  const n = Number(text);
+  if (text === undefined || !/^[0-9]+$/.test(text) || n < 1 || n > max) {
+    errors.push({ field, message: `--${flag} must be a whole number 1-${max}, got "${text ?? ''}"` });
+    return 0;
+  }
+  return n;
+}
+
+/** Longest timeout accepted: a day (Node's timers take at most ~24.8 days). */
+const MAX_TIMEOUT_MS = 24 * 3_600_000;
+
+function checkTimeout(errors: FieldError[], field: string, flag: string, text: string | undefined): number {
+  const parsed = parseDuration(text ?? '');
+  if (!parsed.ok) {
+    errors.push({ field, message: `--${flag}: ${parsed.message}` });
+    return 0;
+  }
+  // Zero would mean "no bound" to Node: exactly what these flags exist to prevent.
+  if (parsed.ms < 1 || parsed.ms > MAX_TIMEOUT_MS) {
+    errors.push({ field, message: `--${flag} must be between 1ms and 24h, got "${text ?? ''}"` });
+    return 0;
+  }
+  return parsed.ms;
+}
+
 /**
  * Checks completed options and returns every error, or the config.
  * Port 0 for --secure-port picks a free port (tests); --metrics-port 0 disables metrics.
@@ -224,6 +275,17 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
   else for (const e of ranges.errors) errors.push({ field: `allowedPorts[${e.index}]`, message: `--allowed-ports: ${e.message}` });
   const logLevel = o.logLevel ?? '';
   if (!LOG_LEVELS.includes(logLevel)) errors.push({ field: 'logLevel', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"` });
+  const maxSessionsPerUser = checkCount(errors, 'maxSessionsPerUser', 'max-sessions-per-user', o.maxSessionsPerUser, 100_000);
+  const maxConnections = checkCount(errors, 'maxConnections', 'max-connections', o.maxConnections, 1_000_000);
+  const tlsHandshakeTimeoutMs = checkTimeout(errors, 'tlsHandshakeTimeout', 'tls-handshake-timeout', o.tlsHandshakeTimeout);
+  const requestHeaderTimeoutMs = checkTimeout(errors, 'requestHeaderTimeout', 'request-header-timeout', o.requestHeaderTimeout);
+  const requestReadTimeoutMs = checkTimeout(errors, 'requestReadTimeout', 'request-read-timeout', o.requestReadTimeout);
+  const keepAliveTimeoutMs = checkTimeout(errors, 'keepAliveTimeout', 'keep-alive-timeout', o.keepAliveTimeout);
+  const connectionIdleTimeoutMs = checkTimeout(errors, 'connectionIdleTimeout', 'connection-idle-timeout', o.connectionIdleTimeout);
+  // Node refuses to start a server whose header timeout exceeds its request timeout.
+  if (requestHeaderTimeoutMs > 0 && requestReadTimeoutMs > 0 && requestHeaderTimeoutMs > requestReadTimeoutMs) {
+    errors.push({ field: 'requestReadTimeout', message: `--request-read-timeout (${o.requestReadTimeout ?? ''}) must not be shorter than --request-header-timeout (${o.requestHeaderTimeout ?? ''})` });
+  }
   if (errors.length > 0) return { config: undefined, errors };
   const config = {
     securePort,
@@ -242,6 +304,13 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
     allowedPorts,
     metricsPort,
     logLevel,
+    maxSessionsPerUser,
+    maxConnections,
+    tlsHandshakeTimeoutMs,
+    requestHeaderTimeoutMs,
+    requestReadTimeoutMs,
+    keepAliveTimeoutMs,
+    connectionIdleTimeoutMs,
   } as Omit<ServerConfig, typeof completed> as ServerConfig;
   return { config, errors: [] };
 }

@@ -24,7 +24,14 @@ function kubeError(what: string, err: unknown): RpfServerError {
   return new RpfServerError('RPF_ERR_SERVER_KUBE_API', `cannot ${what}: ${(err as Error).message}`, undefined, { cause: err });
 }
 
-/** Reads the target pod and applies the checks; throws 404, 400 or 403 RpfServerErrors. */
+/**
+ * Reads the target pod and applies the checks; throws 404, 400 or 403
+ * RpfServerErrors. A pod being deleted is refused like one that does not run
+ * (400 BadRequest, as kube-apiserver answers a stream to a pod without a node
+ * and kubelet an exec into a finished pod): its state makes the request
+ * invalid, and no retry against the same pod can succeed. 409 is left to the
+ * agent's "port already in use", which asks for another port, not another pod.
+ */
 export async function resolveTargetPod(kube: KubeClient, namespace: string, name: string, allowHostNetworkPods: boolean): Promise<PodInfo> {
   let pod: PodInfo | undefined;
   try {
@@ -34,6 +41,8 @@ export async function resolveTargetPod(kube: KubeClient, namespace: string, name
   }
   const details = { name, kind: 'pods' };
   if (pod === undefined) throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_FOUND', `pods "${name}" not found`, details);
+  // Listeners in a pod being deleted would die with it, often within the grace period.
+  if (pod.terminating) throw new RpfServerError('RPF_ERR_SERVER_POD_TERMINATING', `pod ${namespace}/${name} is terminating`, details);
   if (pod.phase !== 'Running' || pod.nodeName === '') {
     throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_RUNNING', `pod ${namespace}/${name} is not running (phase ${pod.phase === '' ? 'Unknown' : pod.phase})`, details);
   }

@@ -53,6 +53,16 @@ export function inPortRanges(ranges: readonly PortRange[], port: number): boolea
   return ranges.some((r) => port >= r.from && port <= r.to);
 }
 
+/** True when the ranges leave no port of 1-65535 out (the default policy). */
+export function coversAllPorts(ranges: readonly PortRange[]): boolean {
+  let next = 1;
+  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
+    if (r.from > next) return false;
+    next = Math.max(next, r.to + 1);
+  }
+  return next > 65535;
+}
+
 /** Formats ranges back to the flag's grammar, for messages. */
 export function formatPortRanges(ranges: readonly PortRange[]): string {
   return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');

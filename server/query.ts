@@ -3,6 +3,8 @@
  *
  *   ports=PORT (repeated, at least one)   0-65535; 0 asks the agent for any free port;
  *                                          no port twice except 0; inside --allowed-ports
+ *                                          (0 only when those allow every port: the kernel
+ *                                          picks it, so no range can be promised)
  *   address=ADDR (repeated, optional)     an IPv4 or IPv6 literal or "localhost"
  *                                          (= 127.0.0.1 and ::1); default both loopbacks,
  *                                          which the agent applies itself (::1 best effort)
@@ -13,7 +15,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { RpfServerError } from './errors.ts';
 import type { StatusCause } from './errors.ts';
-import { formatPortRanges, inPortRanges } from './port-ranges.ts';
+import { coversAllPorts, formatPortRanges, inPortRanges } from './port-ranges.ts';
 import type { PortRange } from './port-ranges.ts';
 
 /** A validated tunnel request. */
@@ -80,6 +82,7 @@ export function parseTunnelQuery(params: URLSearchParams, allowedPorts: readonly
   if (portTexts.length === 0) invalid({ reason: 'FieldValueRequired', message: 'at least one port is required (ports=N)', field: 'ports' });
   if (portTexts.length > MAX_PORTS) invalid({ reason: 'FieldValueTooMany', message: `at most ${MAX_PORTS} ports per request`, field: 'ports' });
   const seen = new Set<number>();
+  const anyPortAllowed = coversAllPorts(allowedPorts);
   portTexts.forEach((text, i) => {
     const field = `ports[${i}]`;
     const n = Number(text);
@@ -91,7 +94,13 @@ export function parseTunnelQuery(params: URLSearchParams, allowedPorts: readonly
       invalid({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${n}`, field });
       return;
     }
-    if (n !== 0 && !inPortRanges(allowedPorts, n)) {
+    if (n === 0 && !anyPortAllowed) {
+      causes.push({
+        reason: 'FieldValueForbidden',
+        message: `Forbidden: port 0 (any free port) may fall outside the allowed ports ${formatPortRanges(allowedPorts)}: name a port in the allowed ranges`,
+        field,
+      });
+    } else if (n !== 0 && !inPortRanges(allowedPorts, n)) {
       causes.push({ reason: 'FieldValueForbidden', message: `Forbidden: port ${n} is outside the allowed ports ${formatPortRanges(allowedPorts)}`, field });
     }
     seen.add(n);

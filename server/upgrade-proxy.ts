@@ -6,6 +6,8 @@
  * over mutual TLS. Only when the agent answers 101 does the client get 101;
  * then bytes are piped both ways, unparsed. Every failure before that is a
  * complete HTTP/1.1 response with a Status body: never a hang, never text.
+ * From authentication until the tunnel ends, the request holds one of its
+ * user's session slots (--max-sessions-per-user).
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -27,7 +29,8 @@ import type { AgentLocation, AgentTarget } from './pods.ts';
 import type { PortRange } from './port-ranges.ts';
 import { isLoopback, parseTunnelQuery } from './query.ts';
 import type { TunnelQuery } from './query.ts';
-import { writeStatusToSocket } from './status.ts';
+import { refuseSocket } from './refusal.ts';
+import type { SessionLimiter, SessionSlot } from './session-limit.ts';
 
 const TUNNEL_PATH = new RegExp(`^${API_PREFIX.replaceAll('.', '\\.')}/namespaces/([^/]+)/pods/([^/]+)/${SUBRESOURCE}$`);
 
@@ -54,6 +57,20 @@ export function agentSessionPath(pod: PodInfo, query: TunnelQuery): string {
   return `${AGENT_SESSIONS_PATH}?${params.toString()}`;
 }
 
+/**
+ * Text as a header value of UTF-8 bytes, as kube-apiserver sends X-Remote-User
+ * (Node writes each character of a header string as one Latin-1 byte, and
+ * refuses characters above U+00FF).
+ */
+function utf8Bytes(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** JSON with every non-ASCII character escaped: any reader gets the exact strings back. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The headers sent to the agent: the client's WebSocket handshake plus who asks. */
 export function agentUpgradeHeaders(req: IncomingMessage, user: UserInfo): Record<string, string> {
   const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'websocket' };
@@ -68,9 +85,9 @@ export function agentUpgradeHeaders(req: IncomingMessage, user: UserInfo): Recor
     const value = given[from];
     if (value !== undefined && value.length > 0) headers[to] = value.join(', ');
   }
-  headers[AGENT_HEADERS.user] = user.user;
-  headers[AGENT_HEADERS.uid] = user.uid;
-  headers[AGENT_HEADERS.groups] = JSON.stringify(user.groups);
+  headers[AGENT_HEADERS.user] = utf8Bytes(user.user);
+  headers[AGENT_HEADERS.uid] = utf8Bytes(user.uid);
+  headers[AGENT_HEADERS.groups] = asciiJson(user.groups);
   const auditId = req.headers['audit-id'];
   if (typeof auditId === 'string' && auditId !== '') headers[AGENT_HEADERS.auditId] = auditId;
   return headers;
@@ -88,6 +105,8 @@ export interface UpgradeProxyDeps {
   readonly agents: AgentLocation;
   readonly allowedPorts: readonly PortRange[];
   readonly allowHostNetworkPods: boolean;
+  /** The per-user session cap. */
+  readonly sessions: SessionLimiter;
   /** How long the agent may take to answer the upgrade (ms). */
   readonly agentTimeoutMs: number;
 }
@@ -118,25 +137,46 @@ export class UpgradeProxy {
     const started = this.#deps.clock.now();
     // Errors on a socket nobody listens to would crash the process.
     socket.on('error', () => socket.destroy());
-    this.#prepare(req).then(
+    let admitted: Admitted;
+    try {
+      admitted = this.#admit(req);
+    } catch (err) {
+      this.#fail(req, socket, started, err);
+      return;
+    }
+    const { slot } = admitted;
+    // Whatever ends the client's connection (a refusal, a tunnel's end, a reset) frees its slot.
+    socket.once('close', () => slot.release());
+    this.#prepare(req, admitted).then(
       (tunnel) => {
         if (socket.destroyed) {
+          slot.release();
           this.#deps.metrics.sessionRequests.inc({ outcome: 'client_gone' });
           return;
         }
         this.#forward(req, socket, head, tunnel, started);
       },
       (err: unknown) => {
-        const error = toServerError(err);
-        if (error.code === 'RPF_ERR_SERVER_INTERNAL' || error.code === 'RPF_ERR_SERVER_KUBE_API' || error.code === 'RPF_ERR_SERVER_AUTHORIZATION_FAILED') {
-          this.#deps.logger.error({ err, url: req.url }, 'tunnel request failed');
-        }
-        this.#reject(socket, started, error, error.status >= 500 ? 'error' : 'rejected');
+        slot.release();
+        this.#fail(req, socket, started, err);
       },
     );
   }
 
-  async #prepare(req: IncomingMessage): Promise<PreparedTunnel> {
+  #fail(req: IncomingMessage, socket: Socket, started: number, err: unknown): void {
+    const error = toServerError(err);
+    if (error.code === 'RPF_ERR_SERVER_INTERNAL' || error.code === 'RPF_ERR_SERVER_KUBE_API' || error.code === 'RPF_ERR_SERVER_AUTHORIZATION_FAILED') {
+      this.#deps.logger.error({ err, url: req.url }, 'tunnel request failed');
+    }
+    this.#reject(socket, started, error, error.status >= 500 ? 'error' : 'rejected');
+  }
+
+  /**
+   * The synchronous first step: who asks, for what, and a session slot for
+   * them. Nothing is awaited between the cap's check and the reservation, so
+   * concurrent upgrades cannot pass it together.
+   */
+  #admit(req: IncomingMessage): Admitted {
     const d = this.#deps;
     const user = d.auth.authenticate(req);
     const url = new URL(req.url ?? '/', 'https://rpf-server');
@@ -146,6 +186,19 @@ export class UpgradeProxy {
     if (req.method !== 'GET' || upgrade !== 'websocket') {
       throw new RpfServerError('RPF_ERR_SERVER_UNSUPPORTED_UPGRADE', `only a GET WebSocket upgrade is supported, got ${req.method ?? ''} with Upgrade: ${upgrade}`);
     }
+    const slot = d.sessions.tryReserve(user.user);
+    if (slot === undefined) {
+      throw new RpfServerError(
+        'RPF_ERR_SERVER_USER_SESSION_LIMIT',
+        `too many reverse port-forward sessions: user "${user.user}" already holds ${d.sessions.max}, the most one user may hold through this rpf-server (--max-sessions-per-user)`,
+      );
+    }
+    return { user, url, target, slot };
+  }
+
+  async #prepare(req: IncomingMessage, admitted: Admitted): Promise<PreparedTunnel> {
+    const d = this.#deps;
+    const { user, url, target, slot } = admitted;
     // The pod and its node's agent are looked up (with our own credentials)
     // while the user is authorized, to save two round trips before the
     // tunnel; their answer is only used, and their errors only reported, once
@@ -160,15 +213,14 @@ export class UpgradeProxy {
     if (query.addresses.some((a) => !isLoopback(a))) await d.authorizer.authorize(user, target, 'expose');
     const { pod, agent } = await located;
     const auditId = req.headers['audit-id'];
-    return { user, query, pod, agent, auditId: typeof auditId === 'string' ? auditId : '' };
+    return { user, query, pod, agent, slot, auditId: typeof auditId === 'string' ? auditId : '' };
   }
 
   #reject(socket: Socket, started: number, err: RpfServerError, outcome: 'rejected' | 'error'): void {
     const m = this.#deps.metrics;
     m.sessionRequests.inc({ outcome });
-    m.errors.inc({ type: err.code });
     m.requestDuration.observe({ kind: 'tunnel', code: String(err.status) }, (this.#deps.clock.now() - started) / 1000);
-    writeStatusToSocket(socket, err);
+    refuseSocket(socket, err, m);
   }
 
   #forward(req: IncomingMessage, socket: Socket, head: Buffer, tunnel: PreparedTunnel, started: number): void {
@@ -180,6 +232,7 @@ export class UpgradeProxy {
       if (settled) return;
       settled = true;
       agentReq?.destroy();
+      tunnel.slot.release();
       this.#reject(socket, started, err, 'error');
     };
     try {
@@ -210,6 +263,7 @@ export class UpgradeProxy {
         return;
       }
       settled = true;
+      tunnel.slot.release();
       this.#relayAgentAnswer(socket, res, agent, started);
     });
     request.on('upgrade', (res, agentSocket, agentHead) => {
@@ -338,11 +392,21 @@ export class UpgradeProxy {
   }
 }
 
+/** A request past its synchronous checks, holding a session slot. */
+interface Admitted {
+  readonly user: UserInfo;
+  readonly url: URL;
+  readonly target: { readonly namespace: string; readonly pod: string };
+  readonly slot: SessionSlot;
+}
+
 interface PreparedTunnel {
   readonly user: UserInfo;
   readonly query: TunnelQuery;
   readonly pod: PodInfo;
   readonly agent: AgentTarget;
+  /** Released when the tunnel ends (the client socket closes) or the request fails. */
+  readonly slot: SessionSlot;
   readonly auditId: string;
 }
 

@@ -10,6 +10,8 @@ const REASONS: Record<number, string[]> = {
   403: ['Forbidden'],
   404: ['NotFound'],
   405: ['MethodNotAllowed'],
+  408: ['Timeout'],
+  429: ['TooManyRequests'],
   500: ['InternalError'],
   502: ['InternalError'],
   503: ['ServiceUnavailable'],
@@ -35,6 +37,11 @@ test('an error takes its status and reason from its code', (t) => {
 test('unknown errors become internal errors, server errors pass through', (t) => {
   t.is(toServerError(new Error('boom')).code, 'RPF_ERR_SERVER_INTERNAL');
   t.is(toServerError('text').status, 500);
+  // What an unknown error says (a TypeError quotes our source) stays in the log, never in the Status.
+  const secret = new TypeError('out[(raw[i] ?? "").toLowerCase(...)].push is not a function');
+  const wrapped = toServerError(secret);
+  t.false(wrapped.message.includes('push'));
+  t.is(wrapped.cause, secret);
   const known = new RpfServerError('RPF_ERR_SERVER_FORBIDDEN', 'no');
   t.is(toServerError(known), known);
 });

@@ -3,10 +3,13 @@ import { X509Certificate } from 'node:crypto';
 import { RpfServerError } from '../../server/errors.ts';
 import {
   commonName,
+  distinctHeaders,
   FrontProxyAuthenticator,
   parseFrontProxyConfig,
   parsePemBundle,
+  unescapeExtraKey,
   userFromHeaders,
+  utf8HeaderValue,
   verifyClientChain,
 } from '../../server/front-proxy-auth.ts';
 import { fakeClock, fakeKube, memoryLogger } from './helpers/fakes.ts';
@@ -99,6 +102,67 @@ test('the user, every group value, uid and extra (key unescaped and lowercased) 
     extra: { scopes: ['a', 'b'], 'acme.com/project': ['p1'], 'bad%zz': ['q'] },
   });
 });
+
+/** A header value as kube-apiserver sends it (UTF-8 bytes) and Node's parser hands it over (one Latin-1 character per byte). */
+function onTheWire(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+test('header names that are members of Object.prototype are only names', (t) => {
+  const names = ['__proto__', 'Constructor', 'toString', 'hasOwnProperty', 'valueOf'];
+  const headers = distinctHeaders({ rawHeaders: names.flatMap((n) => [n, `${n}-value`]) });
+  t.is(Object.getPrototypeOf(headers), null);
+  for (const n of names) t.deepEqual(headers[n.toLowerCase()], [`${n}-value`]);
+});
+
+test('extra headers named after Object.prototype members become extra keys, and inherited members are never read as headers', (t) => {
+  const headers = distinctHeaders({
+    rawHeaders: ['X-Remote-User', 'alice', 'X-Remote-Extra-__proto__', 'p', 'X-Remote-Extra-Constructor', 'c', 'X-Remote-Extra-toString', 's'],
+  });
+  const user = userFromHeaders(headers, parseFrontProxyConfig(configMap({ 'requestheader-uid-headers': '["constructor"]' })));
+  t.is(user?.uid, '');
+  t.deepEqual(Object.entries(user?.extra ?? {}).sort(), [
+    ['__proto__', ['p']],
+    ['constructor', ['c']],
+    ['tostring', ['s']],
+  ]);
+});
+
+test('user, groups, uid and extra values sent as UTF-8 bytes are read as UTF-8, not Latin-1', (t) => {
+  const user = userFromHeaders(
+    {
+      'x-remote-user': [onTheWire('józef')],
+      'x-remote-group': [onTheWire('développeurs'), onTheWire('開発')],
+      'x-remote-uid': [onTheWire('ü-1')],
+      'x-remote-extra-team': [onTheWire('Zürich')],
+    },
+    parseFrontProxyConfig(configMap()),
+  );
+  t.is(user?.user, 'józef');
+  t.deepEqual(user?.groups, ['développeurs', '開発']);
+  t.is(user?.uid, 'ü-1');
+  t.deepEqual(user?.extra['team'], ['Zürich']);
+});
+
+test('bytes that are not UTF-8 become U+FFFD, as in the JSON kube-apiserver would write', (t) => {
+  t.is(utf8HeaderValue('\xff\xfeok'), '\ufffd\ufffdok');
+});
+
+const extraKeys: [string, string][] = [
+  ['scopes', 'scopes'],
+  ['Acme.com%2FProject', 'acme.com/project'],
+  // kube-apiserver lowercases before it unescapes: an escaped capital stays a capital.
+  ['%C3%93rg', 'Órg'],
+  ['sc%C3%B3pe', 'scópe'],
+  ['bad%zz', 'bad%zz'],
+  ['cut%4', 'cut%4'],
+  ['plus+sign', 'plus+sign'],
+];
+for (const [key, expected] of extraKeys) {
+  test(`the extra key ${key} is read as ${expected}`, (t) => {
+    t.is(unescapeExtraKey(key), expected);
+  });
+}
 
 test('custom header names from the ConfigMap are honoured, in order', (t) => {
   const config = parseFrontProxyConfig(configMap({ 'requestheader-username-headers': '["X-User-A","X-User-B"]', 'requestheader-group-headers': '["X-G1","X-G2"]' }));

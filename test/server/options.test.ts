@@ -40,6 +40,52 @@ test('defaults fill every option not given', (t) => {
   t.deepEqual(config.allowedPorts, [{ from: 1, to: 65535 }]);
   t.is(config.metricsPort, 9464);
   t.is(config.logLevel, 'info');
+  t.is(config.maxSessionsPerUser, 20);
+  t.is(config.maxConnections, 1000);
+  t.is(config.tlsHandshakeTimeoutMs, 10_000);
+  t.is(config.requestHeaderTimeoutMs, 32_000);
+  t.is(config.requestReadTimeoutMs, 60_000);
+  t.is(config.keepAliveTimeoutMs, 90_000);
+  t.is(config.connectionIdleTimeoutMs, 60_000);
+});
+
+test('connection bounds and the session cap take durations and counts', (t) => {
+  const config = buildConfig([
+    ...required,
+    '--max-sessions-per-user=3',
+    '--max-connections=50',
+    '--tls-handshake-timeout=500ms',
+    '--request-header-timeout=5s',
+    '--request-read-timeout=1m',
+    '--keep-alive-timeout=2m30s',
+    '--connection-idle-timeout=1h',
+  ]);
+  t.is(config.maxSessionsPerUser, 3);
+  t.is(config.maxConnections, 50);
+  t.is(config.tlsHandshakeTimeoutMs, 500);
+  t.is(config.requestHeaderTimeoutMs, 5000);
+  t.is(config.requestReadTimeoutMs, 60_000);
+  t.is(config.keepAliveTimeoutMs, 150_000);
+  t.is(config.connectionIdleTimeoutMs, 3_600_000);
+});
+
+test('a bound that is missing, zero, malformed or out of range is an error on its field', (t) => {
+  const got = fields(() =>
+    buildConfig([
+      ...required,
+      '--max-sessions-per-user=0',
+      '--max-connections=lots',
+      '--tls-handshake-timeout=0',
+      '--request-header-timeout=10',
+      '--keep-alive-timeout=25h',
+      '--connection-idle-timeout=-1s',
+    ]),
+  );
+  t.deepEqual(got.sort(), ['connectionIdleTimeout', 'keepAliveTimeout', 'maxConnections', 'maxSessionsPerUser', 'requestHeaderTimeout', 'tlsHandshakeTimeout']);
+});
+
+test('a header timeout longer than the read timeout is an error (Node would refuse to start)', (t) => {
+  t.deepEqual(fields(() => buildConfig([...required, '--request-header-timeout=2m', '--request-read-timeout=1m'])), ['requestReadTimeout']);
 });
 
 test('flags take both --flag=value and --flag value forms, and bare booleans', (t) => {
@@ -117,5 +163,7 @@ test('complete() only fills defaults and validate() alone decides', (t) => {
 
 test('--help is recognised and the usage lists every flag', (t) => {
   t.true(parseFlags(['--help']).help);
-  for (const flag of ['--secure-port', '--agent-ca-file', '--allowed-ports', '--metrics-port', '--kubeconfig']) t.true(usage().includes(flag));
+  for (const flag of ['--secure-port', '--agent-ca-file', '--allowed-ports', '--metrics-port', '--kubeconfig', '--max-sessions-per-user', '--max-connections', '--tls-handshake-timeout', '--request-header-timeout', '--request-read-timeout', '--keep-alive-timeout', '--connection-idle-timeout']) {
+    t.true(usage().includes(flag));
+  }
 });

@@ -16,6 +16,15 @@ const refusals: { name: string; pods: ReturnType<typeof pod>[]; allowHost?: bool
   { name: 'a missing pod is 404 NotFound', pods: [], code: 'RPF_ERR_SERVER_POD_NOT_FOUND', status: 404, reason: 'NotFound' },
   { name: 'a pending pod is 400 BadRequest', pods: [pod({ name: 'web', phase: 'Pending', nodeName: '' })], code: 'RPF_ERR_SERVER_POD_NOT_RUNNING', status: 400, reason: 'BadRequest' },
   { name: 'a succeeded pod is 400 BadRequest', pods: [pod({ name: 'web', phase: 'Succeeded' })], code: 'RPF_ERR_SERVER_POD_NOT_RUNNING', status: 400, reason: 'BadRequest' },
+  { name: 'a running pod being deleted is 400 BadRequest', pods: [pod({ name: 'web', terminating: true })], code: 'RPF_ERR_SERVER_POD_TERMINATING', status: 400, reason: 'BadRequest' },
+  {
+    name: 'a hostNetwork pod being deleted is refused as terminating',
+    pods: [pod({ name: 'web', terminating: true, hostNetwork: true })],
+    allowHost: true,
+    code: 'RPF_ERR_SERVER_POD_TERMINATING',
+    status: 400,
+    reason: 'BadRequest',
+  },
   { name: 'a hostNetwork pod is 403 Forbidden by default', pods: [pod({ name: 'web', hostNetwork: true })], code: 'RPF_ERR_SERVER_HOST_NETWORK_FORBIDDEN', status: 403, reason: 'Forbidden' },
 ];
 

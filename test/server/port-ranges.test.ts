@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatPortRanges, inPortRanges, parsePortRanges } from '../../server/port-ranges.ts';
+import { coversAllPorts, formatPortRanges, inPortRanges, parsePortRanges } from '../../server/port-ranges.ts';
 
 const cases: { name: string; text: string; ok: boolean; badIndexes?: number[] }[] = [
   { name: 'the full range', text: '1-65535', ok: true },
@@ -26,3 +26,20 @@ test('membership and formatting follow the ranges', (t) => {
   t.false(inPortRanges(r.ranges, 81));
   t.is(formatPortRanges(r.ranges), '80,8000-8999');
 });
+
+const coverage: { name: string; text: string; all: boolean }[] = [
+  { name: 'the default range', text: '1-65535', all: true },
+  { name: 'overlapping pieces in any order', text: '30000-65535,1-1023,1000-30000', all: true },
+  { name: 'adjacent single ports closing the gap', text: '1-79,80,81-65535', all: true },
+  { name: 'a gap of one port', text: '1-79,81-65535', all: false },
+  { name: 'the top port missing', text: '1-65534', all: false },
+  { name: 'port 1 missing', text: '2-65535', all: false },
+];
+
+for (const c of coverage) {
+  test(`whether ranges allow every port: ${c.name}`, (t) => {
+    const r = parsePortRanges(c.text);
+    if (!r.ok) return t.fail();
+    t.is(coversAllPorts(r.ranges), c.all);
+  });
+}

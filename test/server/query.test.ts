@@ -14,7 +14,14 @@ const valid: { name: string; query: string; allowed?: PortRange[]; ports: number
   { name: 'one port, default loopback addresses', query: 'ports=8080', ports: [8080], addresses: ['127.0.0.1', '::1'] },
   { name: 'several ports keep their order', query: 'ports=9000&ports=80&ports=0', ports: [9000, 80, 0], addresses: ['127.0.0.1', '::1'] },
   { name: 'port 0 may repeat', query: 'ports=0&ports=0', ports: [0, 0], addresses: ['127.0.0.1', '::1'] },
-  { name: 'port 0 is allowed whatever the ranges', query: 'ports=0', allowed: [{ from: 8000, to: 8000 }], ports: [0], addresses: ['127.0.0.1', '::1'] },
+  { name: 'port 0 is allowed when every port is', query: 'ports=0', ports: [0], addresses: ['127.0.0.1', '::1'] },
+  {
+    name: 'port 0 is allowed when ranges in pieces cover every port',
+    query: 'ports=0&ports=80',
+    allowed: [{ from: 1024, to: 65535 }, { from: 1, to: 1023 }],
+    ports: [0, 80],
+    addresses: ['127.0.0.1', '::1'],
+  },
   { name: 'an explicit IPv4 address', query: 'ports=1&address=10.1.2.3', ports: [1], addresses: ['10.1.2.3'] },
   { name: 'localhost means both loopbacks', query: 'ports=1&address=localhost', ports: [1], addresses: ['127.0.0.1', '::1'] },
   { name: 'IPv6 is normalised and bracketed forms accepted', query: 'ports=1&address=[0:0:0:0:0:0:0:1]&address=FD00::0001', ports: [1], addresses: ['::1', 'fd00::1'] },
@@ -50,6 +57,9 @@ const invalid: { name: string; query: string; allowed?: PortRange[]; code: Serve
   { name: 'every error at once', query: 'ports=x&ports=70000&address=nope&address=1.2.3', code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports[0]', 'ports[1]', 'address[0]', 'address[1]'] },
   { name: 'a port outside the allowed ranges', query: 'ports=22&ports=8080', allowed: [{ from: 1024, to: 65535 }], code: 'RPF_ERR_SERVER_PORT_NOT_ALLOWED', fields: ['ports[0]'] },
   { name: 'policy and syntax errors together', query: 'ports=22&ports=x', allowed: [{ from: 1024, to: 65535 }], code: 'RPF_ERR_SERVER_INVALID_QUERY', fields: ['ports[0]', 'ports[1]'] },
+  // The kernel picks port 0's number: with limited ranges nothing keeps it inside them.
+  { name: 'port 0 when the allowed ranges are limited', query: 'ports=8000&ports=0', allowed: [{ from: 8000, to: 8000 }], code: 'RPF_ERR_SERVER_PORT_NOT_ALLOWED', fields: ['ports[1]'] },
+  { name: 'port 0 when one port of 1-65535 is left out', query: 'ports=0', allowed: [{ from: 1, to: 65534 }], code: 'RPF_ERR_SERVER_PORT_NOT_ALLOWED', fields: ['ports[0]'] },
 ];
 
 for (const c of invalid) {
@@ -60,6 +70,15 @@ for (const c of invalid) {
     t.deepEqual(err?.details?.causes?.map((cause) => cause.field), c.fields);
   });
 }
+
+test('a refused port 0 is a Forbidden cause on its field that asks for a port in the allowed ranges', (t) => {
+  const err = t.throws(() => parseTunnelQuery(q('ports=0'), [{ from: 3000, to: 3999 }]), { instanceOf: RpfServerError });
+  const cause = err?.details?.causes?.[0];
+  t.is(cause?.reason, 'FieldValueForbidden');
+  t.is(cause?.field, 'ports[0]');
+  // The cause is what kubectl rpf shows: it must say what to do instead (the brief's contract, not wording).
+  t.regex(cause?.message ?? '', /3000-3999.*name a port in the allowed ranges/);
+});
 
 test('too many ports are refused', (t) => {
   const text = Array.from({ length: 65 }, (_, i) => `ports=${i + 1}`).join('&');

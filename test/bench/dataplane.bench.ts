@@ -25,7 +25,7 @@
 // process and transfer (the profiler runs only during the measured transfer)
 // and prints the top self-time functions.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -103,8 +103,17 @@ async function jsonLine(p: Started, event: string): Promise<Record<string, any>>
 }
 
 const all: Started[] = [];
-function start(args: string[]): Started {
-  const p = startProcess(process.execPath, args, { stdin: true });
+/** Extra Node.js flags for the kube-rpf processes (e.g. `--trace-gc`), from $DATAPLANE_NODE_FLAGS. */
+const nodeFlags = (process.env.DATAPLANE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+function start(args: string[], logName: string): Started {
+  const p = startProcess(process.execPath, [...nodeFlags, ...args], { stdin: true });
+  // With extra flags (--trace-gc prints to stdout), keep each child's whole output.
+  if (nodeFlags.length > 0) {
+    const file = path.join(repoRoot, '.bench', `dataplane-${logName}.log`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, '');
+    p.child.stdout!.on('data', (d: Buffer) => appendFileSync(file, d));
+  }
   all.push(p);
   return p;
 }
@@ -121,13 +130,13 @@ all.push(service);
 const servicePort = Number((await jsonLine(service, 'listening')).port);
 
 async function startChain(label: string, dir: string): Promise<Chain> {
-  const agent = start([lib('dataplane-agent.ts'), '--root', dir, '--cert', certFile, '--key', keyFile]);
+  const agent = start([lib('dataplane-agent.ts'), '--root', dir, '--cert', certFile, '--key', keyFile], `${label}-agent`);
   let upstream = Number((await jsonLine(agent, 'listening')).port);
   const relayArgs = ['--cert', certFile, '--key', keyFile, '--hwm', values['relay-hwm'], ...(values['count-chunks'] ? ['--count-chunks'] : [])];
   const children: Child[] = [{ name: 'rpf-agent', process: agent }];
   const relayNames = hops === 2 ? ['rpf-server (relay)', 'kube-apiserver (relay)'] : ['rpf-server (relay)'];
   for (const name of relayNames) {
-    const relay = start([lib('dataplane-relay.ts'), ...relayArgs, '--upstream-port', String(upstream)]);
+    const relay = start([lib('dataplane-relay.ts'), ...relayArgs, '--upstream-port', String(upstream)], `${label}-${name.split(' ')[0]}`);
     upstream = Number((await jsonLine(relay, 'listening')).port);
     children.push({ name, process: relay });
   }
@@ -143,7 +152,7 @@ async function startChain(label: string, dir: string): Promise<Chain> {
       'current-context': 'bench',
     }),
   );
-  const client = start([lib('dataplane-client.ts'), '--root', dir, '--kubeconfig', kubeconfig, '--service-port', String(servicePort)]);
+  const client = start([lib('dataplane-client.ts'), '--root', dir, '--kubeconfig', kubeconfig, '--service-port', String(servicePort)], `${label}-client`);
   const ready = await jsonLine(client, 'ready');
   children.push({ name: 'kubectl-rpf', process: client });
   return { label, children, podPort: Number(ready.podPort) };
@@ -166,7 +175,7 @@ interface BulkRun {
   /** CPU ms per GiB by process, the V8 worker threads' share as `NAME (V8 worker threads)`. */
   cpuMsPerGiB: Record<string, number>;
   /** Main-thread GC per GiB by process: minor and major collections, pause ms. */
-  gcPerGiB: Record<string, { minor: number; major: number; pauseMs: number }>;
+  gcPerGiB: Record<string, { minor: number; major: number; pauseMs: number; flags: Record<string, number> }>;
 }
 
 async function bulk(chain: Chain, flow: Flow, profileTag?: string): Promise<BulkRun> {
@@ -188,7 +197,12 @@ async function bulk(chain: Chain, flow: Flow, profileTag?: string): Promise<Bulk
   chain.children.forEach((c, i) => {
     const a = gcAfter[i]!.gc;
     const b = gcBefore[i]!.gc;
-    gcPerGiB[c.name] = { minor: (a.minor - b.minor) * scale, major: (a.major - b.major) * scale, pauseMs: (a.pauseMs - b.pauseMs) * scale };
+    const flags: Record<string, number> = {};
+    for (const [flag, count] of Object.entries(a.flags as Record<string, number>)) {
+      const delta = count - ((b.flags as Record<string, number>)[flag] ?? 0);
+      if (delta > 0) flags[flag] = Math.round(delta * scale);
+    }
+    gcPerGiB[c.name] = { minor: (a.minor - b.minor) * scale, major: (a.major - b.major) * scale, pauseMs: Math.round((a.pauseMs - b.pauseMs) * scale), flags };
   });
   return { mbps: Number(result.mbps), cpuMsPerGiB, gcPerGiB };
 }
@@ -217,7 +231,7 @@ try {
         const tag = values.profile ? `${chain.label}-${flow}-r${round}` : undefined;
         const run = await bulk(chain, flow, tag);
         (results[chain.label]!.bulk[flow] ??= []).push(run);
-        log(`round ${round + 1} ${chain.label} ${flow}: ${run.mbps.toFixed(0)} MB/s, CPU ms/GiB ${JSON.stringify(run.cpuMsPerGiB)}`);
+        log(`round ${round + 1} ${chain.label} ${flow}: ${run.mbps.toFixed(0)} MB/s, CPU ms/GiB ${JSON.stringify(run.cpuMsPerGiB)}, GC/GiB ${JSON.stringify(run.gcPerGiB)}`);
       }
       if (rrCount > 0) {
         const rr = await caller(chain, 'rr', { count: rrCount, warmup: 200 });

@@ -18,6 +18,8 @@ export interface GcCounters {
   incremental: number;
   weakcb: number;
   pauseMs: number;
+  /** Collections by their flags (perf_hooks constants NODE_PERFORMANCE_GC_FLAGS_*), e.g. external memory pressure. */
+  flags: Record<number, number>;
 }
 
 const KINDS: Record<number, keyof Omit<GcCounters, 'pauseMs'>> = {
@@ -29,11 +31,13 @@ const KINDS: Record<number, keyof Omit<GcCounters, 'pauseMs'>> = {
 
 /** Starts counting GCs (PerformanceObserver 'gc'); returns the live counters. */
 export function countGc(): GcCounters {
-  const gc: GcCounters = { minor: 0, major: 0, incremental: 0, weakcb: 0, pauseMs: 0 };
+  const gc: GcCounters = { minor: 0, major: 0, incremental: 0, weakcb: 0, pauseMs: 0, flags: {} };
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      const kind = KINDS[(entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0];
+      const detail = (entry as PerformanceEntry & { detail?: { kind?: number; flags?: number } }).detail;
+      const kind = KINDS[detail?.kind ?? 0];
       if (kind !== undefined) gc[kind]++;
+      if (detail?.flags !== undefined) gc.flags[detail.flags] = (gc.flags[detail.flags] ?? 0) + 1;
       gc.pauseMs += entry.duration;
     }
   }).observe({ entryTypes: ['gc'] });
@@ -87,7 +91,7 @@ export function serveStats(gc: GcCounters, extra: () => Record<string, unknown> 
         await inspector.post('Profiler.enable');
         await inspector.post('Profiler.setSamplingInterval', { interval: 500 });
         await inspector.post('Profiler.start');
-        report({ profile: Number(n) });
+        report({ profile: Number(n), done: command });
       })();
     } else if (command === 'profile-stop' && file !== undefined && inspector !== undefined) {
       const session = inspector;
@@ -95,7 +99,7 @@ export function serveStats(gc: GcCounters, extra: () => Record<string, unknown> 
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(file, JSON.stringify(profile));
         session.disconnect();
-        report({ profile: Number(n) });
+        report({ profile: Number(n), done: command });
       })();
     }
   });

@@ -113,6 +113,10 @@ export async function buildExecutable(options: {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache,
+    // NODE_OPTIONS is for the user's own Node.js work; it must not change (or
+    // break: --require of a missing file) a kubectl plugin that happens to be
+    // built on Node.js.
+    execArgvExtension: 'none',
   }, null, 2));
   // (Its only output is "Wrote single executable preparation blob"; an error throws with stderr.)
   execFileSync(blobNode, ['--experimental-sea-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });

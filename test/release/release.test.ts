@@ -178,3 +178,11 @@ test('the amd64 executable is an x86-64 ELF that starts without Node.js', async 
   t.log(`kubectl-rpf --version: ${Number(process.hrtime.bigint() - started) / 1e6} ms`);
   t.is(result.stdout, `kubectl-rpf ${pkg.version}\n`, result.stderr);
 });
+
+test('the executable ignores NODE_OPTIONS, which belongs to the user\'s own Node.js', async (t) => {
+  const root = await installed('amd64');
+  const executable = path.join(root, 'store/rpf', `v${pkg.version}`, 'kubectl-rpf');
+  const result = await runBare(executable, ['--version'], { PATH: '/nonexistent', NODE_OPTIONS: '--require /nonexistent/preload.js' });
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, `kubectl-rpf ${pkg.version}\n`);
+});

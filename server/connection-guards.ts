@@ -92,6 +92,11 @@ export function clientErrorHandler(metrics: ServerMetrics, limits: ConnectionLim
       socket.destroy();
       return;
     }
+    // A response already under way cannot be followed by a Status: the connection just ends.
+    if ((socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       refuseSocket(
         socket,

@@ -163,3 +163,25 @@ test('health endpoints answer over TLS without a client certificate', async (t) 
     t.is(res.body, 'ok');
   }
 });
+
+for (const name of ['Constructor', '__proto__', 'X-Remote-Extra-__proto__']) {
+  test(`a request carrying a header named ${name} is answered normally on the routes`, async (t) => {
+    const { h } = await twoNodes(t);
+    // A computed key: in a literal, __proto__ would set the prototype instead of a header.
+    const headers = { ...userHeaders(), [name]: 'x' };
+    const list = await rawRequest(h, pki, { path: `${BASE}/reverseportforwards`, upgrade: false, headers });
+    t.is(list.status, 200);
+    t.is((JSON.parse(list.body) as { kind: string }).kind, 'ReversePortForwardList');
+    const discovery = await rawRequest(h, pki, { path: '/apis/rpf.kube-rpf.dev/v1alpha1', upgrade: false, headers });
+    t.is(discovery.status, 200);
+    const health = await rawRequest(h, pki, { path: '/healthz', upgrade: false, headers });
+    t.is(health.status, 200);
+  });
+}
+
+test('an Accept header with parameters named after Object.prototype members is read as any other', async (t) => {
+  const { h } = await twoNodes(t);
+  const res = await get(h, `${BASE}/reverseportforwards`, 'application/json;__proto__=x;constructor=y;as=Table;v=v1;g=meta.k8s.io');
+  t.is(res.status, 200);
+  t.is((JSON.parse(res.body) as { kind: string }).kind, 'Table');
+});

@@ -247,3 +247,90 @@ test('closing the server ends open tunnels', async (t) => {
   await eventually(() => h.logLines.some((l) => l['event'] === 'session-end' && l['endedBy'] === 'server-shutdown'), 'the shutdown log line');
   t.pass();
 });
+
+/** Text as kube-apiserver puts it in a header: UTF-8 bytes (Node writes a string's characters as Latin-1 bytes). */
+function utf8OnTheWire(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+test('a UTF-8 user, groups and extra reach the SubjectAccessReview exactly, and the agent gets the user as UTF-8 bytes', async (t) => {
+  const h = await harness(t);
+  const user = 'józef-山田';
+  const groups = ['développeurs', '開発', 'system:authenticated'];
+  const ws = openTunnel(
+    h,
+    tunnelPath('dev', 'web', 'ports=8080'),
+    {
+      headers: {
+        'X-Remote-User': utf8OnTheWire(user),
+        'X-Remote-Group': groups.map(utf8OnTheWire),
+        // kube-apiserver %-escapes extra keys and sends values as UTF-8.
+        'X-Remote-Extra-Sc%C3%B3pe': utf8OnTheWire('Zürich'),
+      },
+    },
+    pki,
+  );
+  await once(ws, 'open');
+  const review = h.kube.reviews[0];
+  t.is(review?.user, user);
+  t.deepEqual(review?.groups, groups);
+  t.deepEqual(review?.extra['scópe'], ['Zürich']);
+  const req = h.agent.requests[0];
+  t.is(Buffer.from(String(req?.headers['x-rpf-user']), 'latin1').toString('utf8'), user);
+  t.deepEqual(JSON.parse(String(req?.headers['x-rpf-groups'])), groups);
+  await eventually(() => h.logLines.some((l) => l['event'] === 'session-start'), 'the session-start log line');
+  t.is(h.logLines.find((l) => l['event'] === 'session-start')?.['user'], user);
+  ws.close();
+});
+
+test('a UTF-8 user refused by the SubjectAccessReview is named correctly in the 403', async (t) => {
+  const h = await harness(t);
+  h.kube.review = () => DENY;
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: { 'X-Remote-User': utf8OnTheWire('józef') } });
+  t.is(res.status, 403);
+  t.is(h.kube.reviews[0]?.user, 'józef');
+  // The Status is the user's contract: it must name them as they are named.
+  t.true((JSON.parse(res.body) as { message: string }).message.includes('"józef"'));
+});
+
+for (const name of ['Constructor', '__proto__', 'X-Remote-Extra-__proto__', 'X-Remote-Extra-Constructor']) {
+  test(`a tunnel request carrying a header named ${name} is answered normally`, async (t) => {
+    const h = await harness(t);
+    // A computed key: in a literal, __proto__ would set the prototype instead of a header.
+    const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: { ...userHeaders(), [name]: 'x' } });
+    t.true(res.upgraded);
+    t.is(res.status, 101);
+    t.is(h.kube.reviews[0]?.user, 'alice');
+  });
+}
+
+test('extra headers named after Object.prototype members reach the SubjectAccessReview as extra keys', async (t) => {
+  const h = await harness(t);
+  const res = await rawRequest(h, pki, {
+    path: tunnelPath('dev', 'web', 'ports=8080'),
+    headers: { ...userHeaders(), ['X-Remote-Extra-__proto__']: 'p', 'X-Remote-Extra-Constructor': 'c' },
+  });
+  t.true(res.upgraded);
+  t.deepEqual(Object.entries(h.kube.reviews[0]?.extra ?? {}).sort(), [
+    ['__proto__', ['p']],
+    ['constructor', ['c']],
+  ]);
+});
+
+test('a terminating pod is refused with 400 before the agent is asked', async (t) => {
+  const h = await harness(t);
+  h.kube.pods = [pod({ name: 'web', terminating: true }), agentPod('node-a', h.agent.host)];
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080'), headers: userHeaders() });
+  t.is(res.status, 400);
+  t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_POD_TERMINATING');
+  t.is(h.agent.requests.length, 0);
+});
+
+test('port 0 is refused with 403 when --allowed-ports leaves ports out', async (t) => {
+  const h = await harness(t, { args: ['--allowed-ports=8000-8999'] });
+  const res = await rawRequest(h, pki, { path: tunnelPath('dev', 'web', 'ports=8080&ports=0'), headers: userHeaders() });
+  t.is(res.status, 403);
+  t.is(res.headers['x-rpf-error-code'], 'RPF_ERR_SERVER_PORT_NOT_ALLOWED');
+  t.deepEqual((JSON.parse(res.body) as { details: { causes: { field: string }[] } }).details.causes.map((c) => c.field), ['ports[1]']);
+  t.is(h.agent.requests.length, 0);
+});

@@ -42,7 +42,7 @@ const host = hostTarget();
 if (!host) throw new Error(`npm run dist builds on linux x64 or arm64, not ${process.platform} ${process.arch}`);
 
 // Archive timestamps: SOURCE_DATE_EPOCH, else the last commit, so that the
-// same source gives the same archive bytes.
+// same source gives the same archive bytes (all but the code cache: release/README.md).
 function sourceDateEpoch(): string {
   if (process.env.SOURCE_DATE_EPOCH) return process.env.SOURCE_DATE_EPOCH;
   try {

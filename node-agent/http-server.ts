@@ -12,8 +12,9 @@ import { WebSocketServer } from 'ws';
 import { GOAWAY_REASON, MAX_MESSAGE_SIZE, selectSubprotocol } from '../protocol/index.ts';
 import { RpfAgentError, statusFor } from './errors.ts';
 import type { AgentMetrics, AgentErrorType } from './metrics.ts';
-import type { ListenerOpener } from './netns-listeners.ts';
+import type { ListenerOpener, OpenedListener } from './netns-listeners.ts';
 import type { NetnsResolver } from './netns-resolver.ts';
+import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
 import { TunnelSession, type SessionLimits } from './tunnel-session.ts';
 
@@ -44,6 +45,7 @@ export class AgentServer {
   readonly server: https.Server;
   readonly sessions = new Map<string, TunnelSession>();
   readonly #deps: AgentServerDeps;
+  readonly #seats: SessionSeats;
   readonly #wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -58,6 +60,7 @@ export class AgentServer {
 
   constructor(deps: AgentServerDeps) {
     this.#deps = deps;
+    this.#seats = new SessionSeats(deps.limits);
     this.server = https.createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) =>
       this.#handleRequest(req, res),
     );
@@ -120,26 +123,30 @@ export class AgentServer {
     const request = parseSessionRequest(url, req.headers);
     const chosen = selectSubprotocol(req.headers['sec-websocket-protocol']);
     if (!chosen.ok) throw new RpfAgentError('RPF_ERR_AGENT_VERSION_MISMATCH', chosen.error.message);
-    if (this.sessions.size >= this.#deps.limits.maxSessions) {
-      throw new RpfAgentError('RPF_ERR_AGENT_SESSION_LIMIT', `this node already has ${this.sessions.size} reverse port-forward sessions, the maximum`);
+    // The seat is taken before the first await and given back on every path
+    // that does not end in a live session (finding 6 of issue 8).
+    const seat = this.#seats.reserve(request.target.user);
+    let listeners: OpenedListener[] = [];
+    try {
+      const netns = await this.#deps.resolver.resolve(request.target.podUID);
+      if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
+        throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
+      }
+      listeners = await this.#deps.opener.open(netns.path, request.listeners);
+    } catch (error) {
+      seat.release();
+      throw error;
     }
-    const userSessions = [...this.sessions.values()].filter((s) => s.target.user === request.target.user).length;
-    if (userSessions >= this.#deps.limits.maxSessionsPerUser) {
-      throw new RpfAgentError(
-        'RPF_ERR_AGENT_USER_SESSION_LIMIT',
-        `user "${request.target.user}" already has ${userSessions} reverse port-forward sessions on this node, the maximum`,
-      );
-    }
-    const netns = await this.#deps.resolver.resolve(request.target.podUID);
-    if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
-      throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
-    }
-    const listeners = await this.#deps.opener.open(netns.path, request.listeners);
-    if (socket.destroyed) {
+    const abandon = () => {
       for (const listener of listeners) listener.server.close();
-      return;
-    }
+      seat.release();
+    };
+    if (socket.destroyed) return abandon();
+    // ws answers a bad handshake itself (400, or 503 once closing) and then
+    // never calls back: the socket's close is our only word of it.
+    socket.once('close', abandon);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('close', abandon);
       const session = new TunnelSession({
         ws,
         target: request.target,
@@ -148,7 +155,10 @@ export class AgentServer {
         metrics: this.#deps.metrics,
         log: this.#deps.log,
         auditId: request.auditId,
-        onEnd: (ended) => this.sessions.delete(ended.id),
+        onEnd: (ended) => {
+          this.sessions.delete(ended.id);
+          seat.release();
+        },
       });
       this.sessions.set(session.id, session);
       this.#deps.metrics.sessionsTotal.inc({ outcome: 'opened' });

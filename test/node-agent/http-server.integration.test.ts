@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import test from 'ava';
 import WebSocket from 'ws';
 import { AgentServer } from '../../node-agent/http-server.ts';
+import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
 import type { ListenerOpener, ListenerSpec, OpenedListener } from '../../node-agent/netns-listeners.ts';
 import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
@@ -84,6 +85,19 @@ function openSession(port: number, user: string): Promise<{ ws?: WebSocket; sess
       resolve({ ws, session });
     });
   });
+}
+
+/** The agent's error code in a refusal's Status body. */
+function causeOf(body: unknown): string {
+  return (body as { details?: { causes?: { reason?: string }[] } } | undefined)?.details?.causes?.[0]?.reason ?? '';
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 test('a user at the per-user session limit is refused with 429; another user is not', async (t) => {
@@ -213,6 +227,71 @@ test('rpf-server resetting its connection while the listeners are being opened c
     const next = await openSession(port, 'alice');
     t.truthy(next.ws, 'the agent still opens sessions');
     next.ws?.terminate();
+  } finally {
+    await agent.close();
+  }
+});
+
+test('concurrent upgrades through a slow opener: exactly the limits succeed, the rest get 429 (seats are reserved before the first await)', async (t) => {
+  const slowOpener: ListenerOpener = {
+    async open(netns, specs) {
+      await new Promise((r) => setTimeout(r, 200));
+      return localOpener.open(netns, specs);
+    },
+  };
+  const { agent, port } = await startAgent({ maxSessions: 3, maxSessionsPerUser: 2 }, slowOpener);
+  try {
+    const users = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 'alice' : 'bob'));
+    const results = await Promise.all(users.map((user) => openSession(port, user).then((r) => ({ user, ...r }))));
+    const opened = results.filter((r) => r.ws !== undefined);
+    t.is(opened.length, 3, 'the node-wide limit holds');
+    t.true(['alice', 'bob'].every((user) => opened.filter((r) => r.user === user).length <= 2), 'the per-user limit holds');
+    const refused = results.filter((r) => r.ws === undefined);
+    t.deepEqual(refused.map((r) => r.status), Array(7).fill(429));
+    for (const r of refused) t.true(['RPF_ERR_AGENT_SESSION_LIMIT', 'RPF_ERR_AGENT_USER_SESSION_LIMIT'].includes(causeOf(r.body)));
+    t.is(agent.sessions.size, 3);
+    for (const r of opened) r.ws!.terminate();
+    await waitFor(() => agent.sessions.size === 0);
+    const again = await openSession(port, 'alice');
+    t.truthy(again.ws, 'seats come back when sessions end');
+    again.ws?.terminate();
+  } finally {
+    await agent.close();
+  }
+});
+
+test('one user\'s concurrent upgrades: exactly the per-user limit succeeds', async (t) => {
+  const slowOpener: ListenerOpener = {
+    async open(netns, specs) {
+      await new Promise((r) => setTimeout(r, 200));
+      return localOpener.open(netns, specs);
+    },
+  };
+  const { agent, port } = await startAgent({ maxSessions: 10, maxSessionsPerUser: 2 }, slowOpener);
+  try {
+    const results = await Promise.all(Array.from({ length: 8 }, () => openSession(port, 'alice')));
+    t.is(results.filter((r) => r.ws).length, 2);
+    t.deepEqual(results.filter((r) => !r.ws).map((r) => causeOf(r.body)), Array(6).fill('RPF_ERR_AGENT_USER_SESSION_LIMIT'));
+    for (const r of results) r.ws?.terminate();
+  } finally {
+    await agent.close();
+  }
+});
+
+test('a seat is given back when opening fails, so failures do not use up the limit', async (t) => {
+  let failures = 3;
+  const flakyOpener: ListenerOpener = {
+    async open(netns, specs) {
+      if (failures-- > 0) throw new RpfAgentError('RPF_ERR_AGENT_PORT_IN_USE', 'error creating reverse port-forward listener: port 8080 already in use');
+      return localOpener.open(netns, specs);
+    },
+  };
+  const { agent, port } = await startAgent({ maxSessions: 1, maxSessionsPerUser: 1 }, flakyOpener);
+  try {
+    for (let i = 0; i < 3; i++) t.is(causeOf((await openSession(port, 'alice')).body), 'RPF_ERR_AGENT_PORT_IN_USE');
+    const opened = await openSession(port, 'alice');
+    t.truthy(opened.ws);
+    opened.ws?.terminate();
   } finally {
     await agent.close();
   }

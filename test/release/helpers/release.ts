@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { releaseIsFresh as releaseIsFreshIn } from '../../../release/freshness.ts';
+import { RELEASE_FILES, releaseIsFresh as releaseIsFreshIn } from '../../../release/freshness.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -22,6 +22,11 @@ export const manifestPath = path.join(releaseDir, 'rpf.yaml');
 /** The archive of one architecture. */
 export function archivePath(arch: 'amd64' | 'arm64'): string {
   return path.join(releaseDir, `kubectl-rpf-linux-${arch}.tar.gz`);
+}
+
+/** True when dist/release holds every file of a build, whatever its age. */
+export function releaseIsComplete(): boolean {
+  return RELEASE_FILES.every((file) => existsSync(path.join(releaseDir, file)));
 }
 
 /** True when dist/release holds a complete build newer than every input. */

@@ -83,5 +83,5 @@ $(printf '\033[1m')What to try next$(printf '\033[0m') (the cluster keeps runnin
   kubectl rpf -n kube-rpf-demo demo 0:3000             # any free port in the pod
   kubectl get reverseportforwards -A                   # live sessions; kubectl delete one to end it
   tail -f .cluster/audit.log | grep reverseportforward # every session is audited
-  npm run cluster:down                                 # stop and remove the cluster
+  bash test/cluster/cluster.sh down                    # stop and remove the cluster (npm run cluster:down)
 NEXT

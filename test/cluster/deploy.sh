@@ -12,13 +12,15 @@ export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
 RELEASE_NAMESPACE=${KUBE_RPF_NAMESPACE:-kube-rpf}
 
 build_project() {
-  (cd "$REPO_ROOT" && rm -rf dist && npm run --silent build)
+  # tsc's output is rebuilt from nothing (a removed source leaves no stale
+  # module); dist/release, the single executables, is npm run dist's to keep.
+  (cd "$REPO_ROOT" && rm -rf dist/client dist/server dist/node-agent dist/protocol && npm run --silent build)
 }
 
 # The tag names the content, so a changed build rolls the pods and an
 # unchanged one changes nothing.
 image_tag() {
-  (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist package-lock.json node-agent/netns-listen test/cluster/images/kube-rpf | sha256sum | cut -c1-12)
+  (cd "$REPO_ROOT" && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - dist/client dist/server dist/node-agent dist/protocol package-lock.json node-agent/netns-listen test/cluster/images/kube-rpf | sha256sum | cut -c1-12)
 }
 
 install_chart() {

@@ -26,7 +26,10 @@ populate_rootfs() {
   (cd "$REPO_ROOT/node-agent/netns-listen" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$root/usr/local/bin/rpf-netns-listen" .)
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
-  cp -r "$REPO_ROOT/dist" "$root/app/dist"
+  # The components only: not dist/release, the client's single executables.
+  mkdir -p "$root/app/dist"
+  local part
+  for part in client server node-agent protocol; do cp -r "$REPO_ROOT/dist/$part" "$root/app/dist/$part"; done
   cp "$REPO_ROOT/package.json" "$REPO_ROOT/package-lock.json" "$root/app/"
   stage=$(mktemp -d)
   cp "$REPO_ROOT/package.json" "$REPO_ROOT/package-lock.json" "$stage/"

@@ -13,7 +13,8 @@ import { GOAWAY_REASON, MAX_MESSAGE_SIZE, selectSubprotocol } from '../protocol/
 import { RpfAgentError, statusFor } from './errors.ts';
 import type { AgentMetrics, AgentErrorType } from './metrics.ts';
 import type { ListenerOpener, OpenedListener } from './netns-listeners.ts';
-import type { NetnsResolver } from './netns-resolver.ts';
+import type { NetnsResolver, PodNetns } from './netns-resolver.ts';
+import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
 import { TunnelSession, type SessionLimits } from './tunnel-session.ts';
@@ -23,11 +24,19 @@ export interface AgentServerDeps {
   tls: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer };
   /** Client certificate CNs allowed to use the API (rpf-server's). */
   allowedClientNames: readonly string[];
-  resolver: Pick<NetnsResolver, 'resolve' | 'hostNetnsId'>;
+  resolver: Pick<NetnsResolver, 'resolve' | 'hostNetnsId' | 'recheck'>;
   opener: ListenerOpener;
   metrics: AgentMetrics;
   log: Logger;
-  limits: SessionLimits & { maxSessions: number; maxSessionsPerUser: number; allowHostNetwork: boolean };
+  limits: SessionLimits & {
+    maxSessions: number;
+    maxSessionsPerUser: number;
+    allowHostNetwork: boolean;
+    /** How often each session checks that its pod still runs (0: never). */
+    podCheckIntervalMs: number;
+  };
+  /** Timers of the pod watchers (tests drive them). */
+  watcherTimers?: WatcherTimers;
 }
 
 const ERROR_TYPES: Partial<Record<string, AgentErrorType>> = {
@@ -127,8 +136,9 @@ export class AgentServer {
     // that does not end in a live session (finding 6 of issue 8).
     const seat = this.#seats.reserve(request.target.user);
     let listeners: OpenedListener[] = [];
+    let netns: PodNetns;
     try {
-      const netns = await this.#deps.resolver.resolve(request.target.podUID);
+      netns = await this.#deps.resolver.resolve(request.target.podUID);
       if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
         throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
       }
@@ -147,6 +157,7 @@ export class AgentServer {
     socket.once('close', abandon);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('close', abandon);
+      let watcher: PodWatcher | undefined;
       const session = new TunnelSession({
         ws,
         target: request.target,
@@ -156,12 +167,27 @@ export class AgentServer {
         log: this.#deps.log,
         auditId: request.auditId,
         onEnd: (ended) => {
+          watcher?.stop();
           this.sessions.delete(ended.id);
           seat.release();
         },
       });
       this.sessions.set(session.id, session);
       this.#deps.metrics.sessionsTotal.inc({ outcome: 'opened' });
+      // The listeners keep a deleted pod's namespace alive: the pod's own
+      // processes say whether it still runs (finding 5).
+      const { namespace, pod, podUID } = request.target;
+      watcher = new PodWatcher({
+        probe: (last) => this.#deps.resolver.recheck(podUID, { ...last, id: netns.id }),
+        process: { pid: netns.pid, startTime: netns.startTime },
+        intervalMs: this.#deps.limits.podCheckIntervalMs,
+        ...(this.#deps.watcherTimers === undefined ? {} : { timers: this.#deps.watcherTimers }),
+        onGone: () => {
+          this.#deps.metrics.sessionsEnded.inc({ reason: 'pod_gone' });
+          session.close(GOAWAY_REASON.POD_GONE, `pod ${namespace}/${pod} is gone (deleted or stopped)`);
+        },
+        onError: (error) => this.#deps.log.warn({ session: session.id, err: (error as Error).message }, 'checking the pod failed'),
+      });
     });
   }
 

@@ -42,6 +42,7 @@ export async function runAgent(config: CompletedAgentConfig, log: Logger = pino(
       keepaliveIntervalMs: config.keepaliveIntervalMs,
       keepaliveTimeoutMs: config.keepaliveTimeoutMs,
       allowHostNetwork: config.allowHostNetwork,
+      podCheckIntervalMs: config.podCheckIntervalMs,
     },
   });
   const metricsServer = createMetricsServer(metrics);

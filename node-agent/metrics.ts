@@ -10,6 +10,9 @@ export type RejectReason = 'connection_limit' | 'session_closing';
 /** Errors by type, bounded label values. */
 export type AgentErrorType = 'port_conflict' | 'address_unavailable' | 'local_unreachable' | 'netns' | 'pod_not_found' | 'host_network' | 'session_limit' | 'other';
 
+/** Why the agent ended a session itself. */
+export type SessionEndReason = 'pod_gone' | 'peer_backlog';
+
 /** The metrics of rpf-agent. */
 export class AgentMetrics {
   readonly registry: Registry;
@@ -21,6 +24,7 @@ export class AgentMetrics {
   readonly errors: Counter<'type'>;
   readonly connectionDuration: Histogram;
   readonly bytes: Counter<'direction'>;
+  readonly sessionsEnded: Counter<'reason'>;
 
   constructor(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -56,6 +60,12 @@ export class AgentMetrics {
       name: 'rpf_agent_bytes_total',
       help: 'Bytes carried for pod connections: to_pod (from the client to the pod) and from_pod.',
       labelNames: ['direction'],
+      registers: [registry],
+    });
+    this.sessionsEnded = new Counter({
+      name: 'rpf_agent_sessions_ended_total',
+      help: 'Sessions the agent ended itself, by reason: pod_gone (its pod stopped), peer_backlog (the tunnel peer left too much unread).',
+      labelNames: ['reason'],
       registers: [registry],
     });
   }

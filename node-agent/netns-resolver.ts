@@ -1,18 +1,26 @@
 // Finds a pod's network namespace from its UID, the way a node agent can
 // without asking the container runtime: every process of the pod sits in a
-// cgroup whose path names the pod UID, for the cgroupfs driver
-// (`.../pod<uid>/...`) and the systemd driver (`...-pod<uid_with_underscores>.slice`),
-// with containerd and CRI-O alike. Any process of the pod shares its network
-// namespace (the pause process holds it), so the first one found will do.
+// cgroup whose path names the pod UID, as kubelet names it (pod-cgroup.ts
+// matches it exactly, for the cgroupfs and systemd drivers). Any process of
+// the pod shares its network namespace; the sandbox's (pause) process holds it
+// for the pod's whole life, so it is preferred: it is also the process whose
+// end means the pod is gone (pod-watcher.ts).
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RpfAgentError } from './errors.ts';
+import { inPodCgroup } from './pod-cgroup.ts';
+
+/** One process of a pod: its PID and start time (field 22 of /proc/PID/stat), which tell a reused PID apart. */
+export interface PodProcess {
+  pid: number;
+  /** Clock ticks since boot when the process started. */
+  startTime: string;
+}
 
 /** Where a pod's network namespace is. */
-export interface PodNetns {
+export interface PodNetns extends PodProcess {
   /** `/proc/<pid>/ns/net` of one of the pod's processes. */
   path: string;
-  pid: number;
   /** The namespace's identity, e.g. `net:[4026532297]`. */
   id: string;
 }
@@ -27,30 +35,43 @@ export class NetnsResolver {
 
   /** The pod's network namespace; RPF_ERR_AGENT_POD_NOT_FOUND if no process of it runs here. */
   async resolve(podUID: string): Promise<PodNetns> {
-    if (!/^[0-9a-f-]{36}$/i.test(podUID)) {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(podUID)) {
       throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', `invalid pod UID "${podUID}"`);
     }
-    const needles = [`pod${podUID}`, `pod${podUID.replaceAll('-', '_')}`];
-    for (const entry of await readdir(this.#procRoot)) {
-      if (!/^\d+$/.test(entry)) continue;
-      let cgroups: string;
+    let fallback: PodNetns | undefined;
+    for await (const found of this.#podProcesses(podUID)) {
+      const nsPath = path.join(this.#procRoot, String(found.pid), 'ns', 'net');
+      let id: string;
       try {
-        cgroups = await readFile(path.join(this.#procRoot, entry, 'cgroup'), 'utf8');
+        id = await readlink(nsPath);
       } catch {
-        continue; // the process exited while we looked
+        continue; // it exited while we looked
       }
-      if (!needles.some((needle) => cgroups.includes(needle))) continue;
-      const nsPath = path.join(this.#procRoot, entry, 'ns', 'net');
-      try {
-        return { path: nsPath, pid: Number(entry), id: await readlink(nsPath) };
-      } catch {
-        continue;
-      }
+      const netns: PodNetns = { pid: found.pid, startTime: found.startTime, path: nsPath, id };
+      if (found.sandbox) return netns;
+      fallback ??= netns;
     }
+    if (fallback) return fallback;
     throw new RpfAgentError(
       'RPF_ERR_AGENT_POD_NOT_FOUND',
       `cannot find the network namespace of pod UID ${podUID} on this node: no process of the pod runs here (pod gone, not started yet, or a VM-sandboxed runtime class)`,
     );
+  }
+
+  /**
+   * Whether the pod still holds its network namespace: the process found at
+   * resolve() time (same PID, same start time, still in the pod's cgroup), or
+   * another process of the pod in the same namespace (its container was
+   * restarted). Returns the process to check next time, or undefined when the
+   * pod is gone.
+   */
+  async recheck(podUID: string, netns: Pick<PodNetns, 'pid' | 'startTime' | 'id'>): Promise<PodProcess | undefined> {
+    if (await this.#isPodProcess(netns.pid, netns.startTime, podUID)) return { pid: netns.pid, startTime: netns.startTime };
+    for await (const found of this.#podProcesses(podUID)) {
+      const id = await readlink(path.join(this.#procRoot, String(found.pid), 'ns', 'net')).catch(() => undefined);
+      if (id === netns.id) return { pid: found.pid, startTime: found.startTime };
+    }
+    return undefined;
   }
 
   /**
@@ -63,4 +84,43 @@ export class NetnsResolver {
     const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '1';
     return readlink(path.join(this.#procRoot, ppid, 'ns', 'net'));
   }
+
+  async *#podProcesses(podUID: string): AsyncGenerator<PodProcess & { sandbox: boolean }> {
+    for (const entry of await readdir(this.#procRoot)) {
+      if (!/^\d+$/.test(entry)) continue;
+      const dir = path.join(this.#procRoot, entry);
+      try {
+        if (!inPodCgroup(await readFile(path.join(dir, 'cgroup'), 'utf8'), podUID)) continue;
+        const stat = await readFile(path.join(dir, 'stat'), 'utf8');
+        const startTime = startTimeOf(stat);
+        if (startTime === undefined) continue;
+        yield { pid: Number(entry), startTime, sandbox: commOf(stat) === 'pause' };
+      } catch {
+        continue; // the process exited while we looked
+      }
+    }
+  }
+
+  async #isPodProcess(pid: number, startTime: string, podUID: string): Promise<boolean> {
+    const dir = path.join(this.#procRoot, String(pid));
+    try {
+      const stat = await readFile(path.join(dir, 'stat'), 'utf8');
+      if (startTimeOf(stat) !== startTime) return false; // gone, and the PID reused
+      return inPodCgroup(await readFile(path.join(dir, 'cgroup'), 'utf8'), podUID);
+    } catch {
+      return false; // no such process
+    }
+  }
+}
+
+/** Field 22 of /proc/PID/stat (starttime); fields are counted after the `(comm)`, which may hold spaces and parentheses. */
+export function startTimeOf(stat: string): string | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state).
+  const value = fields[22 - 3];
+  return value !== undefined && /^\d+$/.test(value) ? value : undefined;
+}
+
+function commOf(stat: string): string {
+  return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
 }

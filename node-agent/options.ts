@@ -25,6 +25,13 @@ export interface AgentFlags {
   'keepalive-timeout-seconds': string;
   'allow-host-network': boolean;
   'log-level': string;
+  'pod-check-interval-seconds': string;
+  'tls-handshake-timeout-seconds': string;
+  'request-header-timeout-seconds': string;
+  'request-timeout-seconds': string;
+  'keep-alive-timeout-seconds': string;
+  'max-connections': string;
+  'max-peer-backlog-bytes': string;
 }
 
 // Keepalive: a client that goes silent is declared dead after 12 s, so its
@@ -50,6 +57,24 @@ const DEFAULTS: AgentFlags = {
   'keepalive-timeout-seconds': '12',
   'allow-host-network': false,
   'log-level': 'info',
+  // A deleted pod's session ends within about this long (0: never checked).
+  'pod-check-interval-seconds': '2',
+  // Bounds from accept (issue 8, finding 2): every pod can reach the agent's
+  // port, and a connection that never authenticates must not be held. Only
+  // rpf-server talks to the agent, from the cluster network: 10 s for TLS and
+  // for the request headers is plenty; 5 s of keep-alive is Node's own default.
+  // Upgraded tunnels leave Node's HTTP timers and are not cut by these.
+  'tls-handshake-timeout-seconds': '10',
+  'request-header-timeout-seconds': '10',
+  'request-timeout-seconds': '30',
+  'keep-alive-timeout-seconds': '5',
+  // Tunnels count too: well above --max-sessions, so open sessions never
+  // starve rpf-server's listing and deleting.
+  'max-connections': '1000',
+  // What one tunnel peer may leave unread in our WebSocket's send buffer
+  // before its session is ended (finding 1b): 16 times the 1 MiB message
+  // maximum, far above what an honest, reading peer ever leaves.
+  'max-peer-backlog-bytes': String(16 * 1024 * 1024),
 };
 
 /** The agent's configuration, checked and with its files read. */
@@ -71,6 +96,13 @@ export interface CompletedAgentConfig {
   keepaliveTimeoutMs: number;
   allowHostNetwork: boolean;
   logLevel: string;
+  podCheckIntervalMs: number;
+  tlsHandshakeTimeoutMs: number;
+  requestHeaderTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  maxPeerBacklogBytes: number;
 }
 
 /** Parses argv into flags; unknown flags are an error (util.parseArgs strict mode). */
@@ -97,6 +129,20 @@ export function validateAgentFlags(flags: AgentFlags): string[] {
   integer('idle-timeout-seconds', 0, 7 * 24 * 3600);
   integer('keepalive-interval-seconds', 1, 3600);
   integer('keepalive-timeout-seconds', 2, 3600);
+  integer('pod-check-interval-seconds', 0, 3600);
+  integer('tls-handshake-timeout-seconds', 1, 3600);
+  integer('request-header-timeout-seconds', 1, 3600);
+  integer('request-timeout-seconds', 1, 3600);
+  integer('keep-alive-timeout-seconds', 1, 3600);
+  integer('max-connections', 2, 1_000_000);
+  integer('max-peer-backlog-bytes', 2 * 1024 * 1024, 1024 * 1024 * 1024);
+  // Node refuses a server whose header timeout exceeds its request timeout.
+  if (Number(flags['request-timeout-seconds']) < Number(flags['request-header-timeout-seconds'])) {
+    problems.push('--request-timeout-seconds: must not be shorter than --request-header-timeout-seconds');
+  }
+  if (Number(flags['max-connections']) <= Number(flags['max-sessions'])) {
+    problems.push('--max-connections: must be more than --max-sessions (every session holds a connection)');
+  }
   if (Number(flags['keepalive-timeout-seconds']) <= Number(flags['keepalive-interval-seconds'])) {
     problems.push('--keepalive-timeout-seconds: must be longer than --keepalive-interval-seconds');
   }
@@ -141,6 +187,13 @@ export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedA
     keepaliveTimeoutMs: Number(flags['keepalive-timeout-seconds']) * 1000,
     allowHostNetwork: flags['allow-host-network'],
     logLevel: flags['log-level'],
+    podCheckIntervalMs: Number(flags['pod-check-interval-seconds']) * 1000,
+    tlsHandshakeTimeoutMs: Number(flags['tls-handshake-timeout-seconds']) * 1000,
+    requestHeaderTimeoutMs: Number(flags['request-header-timeout-seconds']) * 1000,
+    requestTimeoutMs: Number(flags['request-timeout-seconds']) * 1000,
+    keepAliveTimeoutMs: Number(flags['keep-alive-timeout-seconds']) * 1000,
+    maxConnections: Number(flags['max-connections']),
+    maxPeerBacklogBytes: Number(flags['max-peer-backlog-bytes']),
   };
 }
 

@@ -11,7 +11,8 @@ import { AgentServer } from '../../node-agent/http-server.ts';
 import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
 import type { ListenerOpener, ListenerSpec, OpenedListener } from '../../node-agent/netns-listeners.ts';
-import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
+import type { PodProcess } from '../../node-agent/netns-resolver.ts';
+import { GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, type RpfProtocolError } from '../../protocol/index.ts';
 import { connectResettable } from '../helpers/resettable-tls.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
@@ -42,13 +43,29 @@ const localOpener: ListenerOpener = {
   },
 };
 
-async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: number } = {}, opener: ListenerOpener = localOpener): Promise<{ agent: AgentServer; port: number }> {
+/** What a test may change of the agent it starts. */
+interface AgentTweaks {
+  /** The pod probe: undefined means the pod is gone (default: it always runs). */
+  recheck?: () => Promise<PodProcess | undefined>;
+  podCheckIntervalMs?: number;
+  metrics?: AgentMetrics;
+}
+
+async function startAgent(
+  limits: { maxSessions?: number; maxSessionsPerUser?: number } = {},
+  opener: ListenerOpener = localOpener,
+  tweaks: AgentTweaks = {},
+): Promise<{ agent: AgentServer; port: number }> {
   const agent = new AgentServer({
     tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
     allowedClientNames: ['rpf-server'],
-    resolver: { resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, id: 'net:[1]' }), hostNetnsId: async () => 'net:[2]' },
+    resolver: {
+      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]' }),
+      hostNetnsId: async () => 'net:[2]',
+      recheck: tweaks.recheck ?? (async () => ({ pid: process.pid, startTime: '1' })),
+    },
     opener,
-    metrics: new AgentMetrics(),
+    metrics: tweaks.metrics ?? new AgentMetrics(),
     log: pino({ level: 'silent' }),
     limits: {
       maxSessions: limits.maxSessions ?? 10,
@@ -58,6 +75,7 @@ async function startAgent(limits: { maxSessions?: number; maxSessionsPerUser?: n
       keepaliveIntervalMs: 5000,
       keepaliveTimeoutMs: 15000,
       allowHostNetwork: false,
+      podCheckIntervalMs: tweaks.podCheckIntervalMs ?? 50,
     },
   });
   await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
@@ -293,6 +311,39 @@ test('a seat is given back when opening fails, so failures do not use up the lim
     t.truthy(opened.ws);
     opened.ws?.terminate();
   } finally {
+    await agent.close();
+  }
+});
+
+test('when the probe says the pod is gone, its session ends with GOAWAY POD_GONE naming the pod, and its listeners close', async (t) => {
+  let podRuns = true;
+  const metrics = new AgentMetrics();
+  const { agent, port } = await startAgent({}, localOpener, { recheck: async () => (podRuns ? { pid: process.pid, startTime: '1' } : undefined), podCheckIntervalMs: 20, metrics });
+  const opened = await openSession(port, 'alice');
+  try {
+    const listeners = await new Promise<{ port: number }[]>((resolve) => opened.session!.once('listening', resolve));
+    const closed = new Promise<RpfProtocolError | undefined>((resolve) => opened.session!.once('close', resolve));
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(agent.sessions.size, 1, 'a running pod keeps its session');
+    podRuns = false;
+    const error = await closed;
+    t.is(error?.code, 'RPF_ERR_PROTOCOL_GOAWAY');
+    t.is(error?.reason, GOAWAY_REASON.POD_GONE);
+    t.regex(error?.message ?? '', /pod dev\/api is gone/);
+    await waitFor(() => agent.sessions.size === 0);
+    const refused = await new Promise<string | undefined>((resolve) => {
+      const pod = net.connect({ host: '127.0.0.1', port: listeners[0]!.port });
+      pod.once('error', (e: NodeJS.ErrnoException) => resolve(e.code));
+      pod.once('connect', () => {
+        pod.destroy();
+        resolve('connected');
+      });
+    });
+    t.is(refused, 'ECONNREFUSED', 'the listener is closed');
+    const text = await metrics.registry.getSingleMetricAsString('rpf_agent_sessions_ended_total');
+    t.regex(text, /reason="pod_gone"} 1/);
+  } finally {
+    opened.ws?.terminate();
     await agent.close();
   }
 });

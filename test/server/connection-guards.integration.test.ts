@@ -186,3 +186,15 @@ test('an open tunnel outlives every connection timeout, and so does a tunnel req
   t.is(h.server.proxy.activeCount, 1);
   ws.close();
 });
+
+test('a malformed request gets a 400 Status through the same refusal, naming no source', async (t) => {
+  const h = await harness(t, []);
+  const s = await tlsClient(h);
+  const closed = untilClosed(s, Date.now());
+  s.write('NOT HTTP AT ALL\r\n\r\n');
+  const { data } = await closed;
+  t.regex(data, /^HTTP\/1\.1 400 /);
+  t.regex(data, /x-rpf-error-code: RPF_ERR_SERVER_BAD_REQUEST/i);
+  t.like(JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)) as object, { kind: 'Status', code: 400, reason: 'BadRequest' });
+  t.is(await errorCount(h, 'RPF_ERR_SERVER_BAD_REQUEST'), 1);
+});

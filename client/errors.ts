@@ -106,9 +106,14 @@ export const CLIENT_ERROR_CODES = Object.freeze({
     summary: 'Nothing arrived through the tunnel within the keepalive timeout (15 s): the peer is gone or the network is dead.',
     fix: 'Run the command again once the network or the pod\'s node is back.',
   },
+  RPF_ERR_CLIENT_POD_GONE: {
+    exitCode: 1,
+    summary: 'The target pod went away (deleted, evicted or stopped) and the agent ended its session; final, the pod will not come back.',
+    fix: 'Run the command again against the pod that replaced it; a workload target (deploy/NAME) picks a running pod.',
+  },
   RPF_ERR_CLIENT_SESSION_ENDED: {
     exitCode: 1,
-    summary: 'The agent ended the session: the pod went away, an administrator deleted it, it was idle too long, or the agent shut down.',
+    summary: 'The agent ended the session: an administrator deleted it, it was idle too long, or the agent shut down.',
     fix: 'The message says which; run the command again if the pod still exists.',
   },
   RPF_ERR_CLIENT_PROTOCOL: {

@@ -63,7 +63,7 @@ export interface ReversePortForwardOptions {
 
 /** How a session ended. */
 export interface ForwardEnd {
-  /** Undefined when close() ended it; else why it was lost (CONNECTION_LOST, KEEPALIVE_TIMEOUT, SESSION_ENDED, PROTOCOL). */
+  /** Undefined when close() ended it; else why it was lost (POD_GONE, CONNECTION_LOST, KEEPALIVE_TIMEOUT, SESSION_ENDED, PROTOCOL). */
   error?: RpfClientError;
 }
 
@@ -136,11 +136,16 @@ export function completeOptions(options: ReversePortForwardOptions): CompletedOp
 }
 
 /** The one line for a session that ended without close(). */
-function lostError(error: RpfProtocolError | undefined): RpfClientError {
+function lostError(error: RpfProtocolError | undefined, pod: ResolvedPod): RpfClientError {
   const prefix = "lost connection to the pod's reverse port-forward";
   if (error === undefined) return new RpfClientError('RPF_ERR_CLIENT_SESSION_ENDED', `${prefix}: the agent ended the session`);
   switch (error.code) {
     case 'RPF_ERR_PROTOCOL_GOAWAY':
+      // Final: the pod will not come back. Worded from what we know of the
+      // pod, not from the agent's text.
+      if (error.reason === GOAWAY_REASON.POD_GONE) {
+        return new RpfClientError('RPF_ERR_CLIENT_POD_GONE', `${prefix}: pod ${pod.namespace}/${pod.name} is gone (deleted or stopped)`, { cause: error });
+      }
       return new RpfClientError('RPF_ERR_CLIENT_SESSION_ENDED', `${prefix}: ${error.message}`, { cause: error });
     case 'RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT':
       return new RpfClientError('RPF_ERR_CLIENT_KEEPALIVE_TIMEOUT', `${prefix}: ${error.message}`, { cause: error });
@@ -159,7 +164,7 @@ function sessionClosed(session: Session): Promise<RpfProtocolError | undefined> 
   return new Promise((resolve) => session.once('close', resolve));
 }
 
-function waitForListeners(tunnel: Tunnel, forwarder: Forwarder, timeoutMs: number): Promise<ListenerBinding[]> {
+function waitForListeners(tunnel: Tunnel, forwarder: Forwarder, timeoutMs: number, pod: ResolvedPod): Promise<ListenerBinding[]> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -167,7 +172,7 @@ function waitForListeners(tunnel: Tunnel, forwarder: Forwarder, timeoutMs: numbe
       timeoutMs,
     );
   });
-  const ended = sessionClosed(tunnel.session).then((error) => Promise.reject(lostError(error)));
+  const ended = sessionClosed(tunnel.session).then((error) => Promise.reject(lostError(error, pod)));
   return Promise.race([forwarder.listening, timeout, ended]).finally(() => clearTimeout(timer));
 }
 
@@ -247,7 +252,7 @@ export async function runReversePortForward(
     if (error?.code === 'RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT') ws.terminate();
     else if (ws.readyState === ws.OPEN) ws.close(error === undefined ? 1000 : error.closeCode, closing ? 'client closed' : undefined);
     if (closing) return {};
-    const lost = lostError(error);
+    const lost = lostError(error, pod);
     debug(`Session ended: ${lost.message}`);
     return { error: lost };
   });
@@ -265,7 +270,7 @@ export async function runReversePortForward(
 
   let listeners: ListenerBinding[];
   try {
-    listeners = await waitForListeners(tunnel, fwd, deps.listeningTimeoutMs ?? 30_000);
+    listeners = await waitForListeners(tunnel, fwd, deps.listeningTimeoutMs ?? 30_000, pod);
   } catch (error) {
     await close();
     throw error;

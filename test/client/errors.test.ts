@@ -25,6 +25,7 @@ test('the codes the brief names all exist', (t) => {
     'RPF_ERR_CLIENT_CONNECTION_LOST',
     'RPF_ERR_CLIENT_KEEPALIVE_TIMEOUT',
     'RPF_ERR_CLIENT_SESSION_ENDED',
+    'RPF_ERR_CLIENT_POD_GONE',
   ];
   for (const code of expected) t.true(code in CLIENT_ERROR_CODES, code);
 });

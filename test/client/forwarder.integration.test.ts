@@ -210,16 +210,28 @@ test('the agent going away without GOAWAY resolves closed with CONNECTION_LOST',
   t.true(error?.message.startsWith("lost connection to the pod's reverse port-forward: "));
 });
 
-test('a GOAWAY from the agent (pod gone) resolves closed with SESSION_ENDED and its message', async (t) => {
+test('a GOAWAY POD_GONE from the agent resolves closed with POD_GONE, a final error naming the pod', async (t) => {
   const service = await echoService();
   const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
   t.teardown(() => cluster.close());
   t.teardown(() => service.close());
   const running = await forward;
-  (await agent).session.close(GOAWAY_REASON.POD_GONE, 'pod default/web-1 was deleted');
+  (await agent).session.close(GOAWAY_REASON.POD_GONE, 'pod default/web-1 is gone (deleted or stopped)');
+  const { error } = await running.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_POD_GONE');
+  t.is(error?.exitCode, 1);
+});
+
+test('any other GOAWAY from the agent resolves closed with SESSION_ENDED and its message', async (t) => {
+  const service = await echoService();
+  const { cluster, agent, forward } = await start({}, { ports: [`8080:${service.port}`] });
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const running = await forward;
+  (await agent).session.close(GOAWAY_REASON.DELETED, 'the session was deleted by an administrator');
   const { error } = await running.closed;
   t.is(error?.code, 'RPF_ERR_CLIENT_SESSION_ENDED');
-  t.regex(error?.message ?? '', /^lost connection to the pod's reverse port-forward: .*pod default\/web-1 was deleted$/);
+  t.regex(error?.message ?? '', /^lost connection to the pod's reverse port-forward: .*deleted by an administrator$/);
 });
 
 test('a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { GOAWAY_REASON } from '../../protocol/index.ts';
 import { fakeCluster } from './helpers/fake-cluster.ts';
 import type { FakeCluster } from './helpers/fake-cluster.ts';
 import { echoService } from './helpers/local-service.ts';
@@ -68,6 +69,20 @@ test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
   const lines = run.err().split('\n').filter(Boolean);
   t.is(lines.length, 1);
   t.true(lines[0]?.startsWith("error: lost connection to the pod's reverse port-forward: "));
+});
+
+test('a pod that goes away (GOAWAY POD_GONE) is one error line naming the pod and exit code 1', async (t) => {
+  const service = await echoService();
+  const cluster = await fakeCluster();
+  t.teardown(() => cluster.close());
+  t.teardown(() => service.close());
+  const agent = cluster.nextAgent();
+  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  await run.stdoutLines(2);
+  (await agent).session.close(GOAWAY_REASON.POD_GONE, 'pod default/web-1 is gone (deleted or stopped)');
+  t.is(await run.exited, 1);
+  // The one `error:` line is the CLI's contract with its user: its text is asserted.
+  t.deepEqual(run.err().split('\n').filter(Boolean), ["error: lost connection to the pod's reverse port-forward: pod default/web-1 is gone (deleted or stopped)"]);
 });
 
 test('a refused upgrade is one error line with the Status message and exit code 1', async (t) => {

@@ -14,6 +14,7 @@ import { RpfAgentError, statusFor } from './errors.ts';
 import type { AgentMetrics, AgentErrorType } from './metrics.ts';
 import type { ListenerOpener, OpenedListener } from './netns-listeners.ts';
 import type { NetnsResolver, PodNetns } from './netns-resolver.ts';
+import { guardConnections, serverTimeouts, type ConnectionLimits } from './connection-guards.ts';
 import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
@@ -35,6 +36,8 @@ export interface AgentServerDeps {
     /** How often each session checks that its pod still runs (0: never). */
     podCheckIntervalMs: number;
   };
+  /** Bounds on every connection from accept (finding 2); upgraded tunnels are not cut by them. */
+  connections: ConnectionLimits;
   /** Timers of the pod watchers (tests drive them). */
   watcherTimers?: WatcherTimers;
 }
@@ -70,9 +73,11 @@ export class AgentServer {
   constructor(deps: AgentServerDeps) {
     this.#deps = deps;
     this.#seats = new SessionSeats(deps.limits);
-    this.server = https.createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) =>
-      this.#handleRequest(req, res),
+    this.server = https.createServer(
+      { ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', ...serverTimeouts(deps.connections) },
+      (req, res) => this.#handleRequest(req, res),
     );
+    guardConnections(this.server, deps.connections, deps.metrics, deps.log);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Node's HTTP server drops its own 'error' listener from an upgrade socket; without one,
       // a peer's reset while the listeners are being opened would crash the agent.

@@ -44,6 +44,13 @@ export async function runAgent(config: CompletedAgentConfig, log: Logger = pino(
       allowHostNetwork: config.allowHostNetwork,
       podCheckIntervalMs: config.podCheckIntervalMs,
     },
+    connections: {
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      requestHeaderTimeoutMs: config.requestHeaderTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      maxConnections: config.maxConnections,
+    },
   });
   const metricsServer = createMetricsServer(metrics);
   await new Promise<void>((resolve) => agent.server.listen(config.securePort, config.bindAddress, resolve));

@@ -25,6 +25,7 @@ export class AgentMetrics {
   readonly connectionDuration: Histogram;
   readonly bytes: Counter<'direction'>;
   readonly sessionsEnded: Counter<'reason'>;
+  readonly connectionsDropped: Counter<'reason'>;
 
   constructor(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -65,6 +66,12 @@ export class AgentMetrics {
     this.sessionsEnded = new Counter({
       name: 'rpf_agent_sessions_ended_total',
       help: 'Sessions the agent ended itself, by reason: pod_gone (its pod stopped), peer_backlog (the tunnel peer left too much unread).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.connectionsDropped = new Counter({
+      name: 'rpf_agent_api_connections_dropped_total',
+      help: "Connections to the agent's API port it closed before a session, by reason: max_connections, tls_handshake_timeout, request_timeout (headers or request too slow), idle_timeout (silent, or idle between requests).",
       labelNames: ['reason'],
       registers: [registry],
     });

@@ -77,6 +77,7 @@ async function startAgent(
       allowHostNetwork: false,
       podCheckIntervalMs: tweaks.podCheckIntervalMs ?? 50,
     },
+    connections: { tlsHandshakeTimeoutMs: 10_000, requestHeaderTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
   });
   await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
   return { agent, port: (agent.server.address() as net.AddressInfo).port };

@@ -36,3 +36,27 @@ test('a --netns-helper given on purpose must be an executable file; the default 
   t.deepEqual(validateAgentFlags(parseAgentFlags([...certs, `--netns-helper=${notExecutable}`])), [`--netns-helper: ${notExecutable} is not an executable file`]);
   t.deepEqual(validateAgentFlags(parseAgentFlags([...certs, `--netns-helper=${process.execPath}`])), []);
 });
+
+test('the connection bounds and the pod check have valid defaults and refuse nonsense, each naming its flag', (t) => {
+  const certs = ['--tls-cert-file=a', '--tls-private-key-file=b', '--client-ca-file=c'];
+  const flags = parseAgentFlags(certs);
+  t.like(flags, {
+    'tls-handshake-timeout-seconds': '10',
+    'request-header-timeout-seconds': '10',
+    'request-timeout-seconds': '30',
+    'keep-alive-timeout-seconds': '5',
+    'max-connections': '1000',
+    'pod-check-interval-seconds': '2',
+    'max-peer-backlog-bytes': String(16 * 1024 * 1024),
+  });
+  const problems = validateAgentFlags(
+    parseAgentFlags([...certs, '--tls-handshake-timeout-seconds=0', '--request-header-timeout-seconds=20', '--request-timeout-seconds=10', '--max-connections=50', '--max-sessions=100', '--max-peer-backlog-bytes=1024', '--pod-check-interval-seconds=-1']),
+  );
+  t.deepEqual(problems.map((p) => p.split(':')[0]).sort(), [
+    '--max-connections',
+    '--max-peer-backlog-bytes',
+    '--pod-check-interval-seconds',
+    '--request-timeout-seconds',
+    '--tls-handshake-timeout-seconds',
+  ]);
+});

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 
 /** Garbage collections since the process started: count and main-thread pause per kind. */
 export interface GcCounters {
@@ -83,7 +84,19 @@ export function serveStats(gc: GcCounters, extra: () => Record<string, unknown> 
     const [command, n, file] = line.trim().split(' ');
     if (command === 'stats') {
       const cpu = process.cpuUsage();
-      report({ stats: Number(n), gc, cpuMs: (cpu.user + cpu.system) / 1000, rssKiB: Math.round(process.memoryUsage.rss() / 1024), ...extra() });
+      const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, Math.round(sp.space_size / 1024)]));
+      const memory = process.memoryUsage();
+      report({
+        stats: Number(n),
+        gc,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        rssKiB: Math.round(memory.rss / 1024),
+        // Young generation size and external (ArrayBuffer) memory: what decides scavenges against mark-compacts.
+        newSpaceKiB: spaces.new_space,
+        externalKiB: Math.round(memory.external / 1024),
+        arrayBuffersKiB: Math.round(memory.arrayBuffers / 1024),
+        ...extra(),
+      });
     } else if (command === 'profile-start') {
       void (async () => {
         inspector ??= new Inspector();

@@ -144,13 +144,23 @@ export class AgentServer {
     let netns: PodNetns;
     try {
       netns = await this.#deps.resolver.resolve(request.target.podUID);
-      if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
-        throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
-      }
-      listeners = await this.#deps.opener.open(netns.path, request.listeners);
     } catch (error) {
       seat.release();
       throw error;
+    }
+    try {
+      // netns.id is the identity of the descriptor the helper will enter:
+      // what is checked here is what is entered (finding 7).
+      if (!this.#deps.limits.allowHostNetwork && netns.id === (await this.#deps.resolver.hostNetnsId())) {
+        throw new RpfAgentError('RPF_ERR_AGENT_HOST_NETWORK', `pod ${request.target.namespace}/${request.target.pod} uses the host network; a listener there would open a port on the node itself`);
+      }
+      listeners = await this.#deps.opener.open(netns, request.listeners);
+    } catch (error) {
+      seat.release();
+      throw error;
+    } finally {
+      // The listeners hold the namespace from here on.
+      await netns.close().catch(() => {});
     }
     const abandon = () => {
       for (const listener of listeners) listener.server.close();

@@ -31,13 +31,23 @@ export interface OpenedListener {
   server: net.Server;
 }
 
+/** A network namespace to enter, by an open descriptor of it (NetnsResolver opens it once). */
+export interface NetnsRef {
+  fd: number;
+  /** Where it was opened from, for messages only: never opened again. */
+  path: string;
+}
+
 /** Opens listeners in a network namespace; injected so the session logic can be tested without one. */
 export interface ListenerOpener {
-  open(netnsPath: string, specs: readonly ListenerSpec[]): Promise<OpenedListener[]>;
+  open(netns: NetnsRef, specs: readonly ListenerSpec[]): Promise<OpenedListener[]>;
 }
 
 // The helper sits next to this file, as .ts when run from source, .js when built.
 const helperPath = fileURLToPath(new URL(`./listener-helper${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+/** The child's descriptor that holds the namespace to enter (stdio index 3; the IPC channel is 4). */
+const NETNS_FD = 3;
 
 /** Errors of the kernel that mean "this address does not exist here", for optional addresses. */
 const ADDRESS_MISSING = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
@@ -61,12 +71,15 @@ export class NetnsListenerOpener implements ListenerOpener {
     return this.#netnsHelper === undefined ? 'nsenter' : path.basename(this.#netnsHelper);
   }
 
-  async open(netnsPath: string, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
+  async open(netns: NetnsRef, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
+    // The namespace travels as the child's descriptor 3, the very one the
+    // agent identified (finding 7): rpf-netns-listen setns()es on it; nsenter
+    // opens /proc/self/fd/3, which is that same namespace, not a new lookup.
     const [command, args] =
       this.#netnsHelper === undefined
-        ? [this.#nsenter, [`--net=${netnsPath}`, '--', this.#node, helperPath]]
-        : [this.#netnsHelper, [`--net=${netnsPath}`]];
-    const helper = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+        ? [this.#nsenter, [`--net=/proc/self/fd/${NETNS_FD}`, '--', this.#node, helperPath]]
+        : [this.#netnsHelper, [`--netns-fd=${NETNS_FD}`]];
+    const helper = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', netns.fd, 'ipc'] });
     const name = this.helperName;
     let stderr = '';
     helper.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));

@@ -5,7 +5,7 @@
 // the pod shares its network namespace; the sandbox's (pause) process holds it
 // for the pod's whole life, so it is preferred: it is also the process whose
 // end means the pod is gone (pod-watcher.ts).
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RpfAgentError } from './errors.ts';
 import { inPodCgroup } from './pod-cgroup.ts';
@@ -17,12 +17,21 @@ export interface PodProcess {
   startTime: string;
 }
 
-/** Where a pod's network namespace is. */
+/**
+ * A pod's network namespace, identified once: `fd` is the namespace opened
+ * when it was found, `id` that descriptor's identity (its inode). The listener
+ * helper enters this same descriptor, never the path again, so the namespace
+ * checked (hostNetwork) is the namespace entered (finding 7). close() it once
+ * the listeners are open; they keep the namespace alive themselves.
+ */
 export interface PodNetns extends PodProcess {
-  /** `/proc/<pid>/ns/net` of one of the pod's processes. */
+  /** `/proc/<pid>/ns/net` it was opened from, for messages. */
   path: string;
-  /** The namespace's identity, e.g. `net:[4026532297]`. */
+  /** The namespace's identity, `net:[<inode>]`, e.g. `net:[4026532297]`. */
   id: string;
+  /** An open descriptor of the namespace. */
+  fd: number;
+  close(): Promise<void>;
 }
 
 /** Resolves pod UIDs to network namespaces by reading /proc (a host /proc: the agent runs with hostPID). */
@@ -38,24 +47,34 @@ export class NetnsResolver {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(podUID)) {
       throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', `invalid pod UID "${podUID}"`);
     }
-    let fallback: PodNetns | undefined;
+    let chosen: { process: PodProcess; path: string } | undefined;
     for await (const found of this.#podProcesses(podUID)) {
       const nsPath = path.join(this.#procRoot, String(found.pid), 'ns', 'net');
-      let id: string;
-      try {
-        id = await readlink(nsPath);
-      } catch {
-        continue; // it exited while we looked
+      if (found.sandbox) {
+        chosen = { process: found, path: nsPath };
+        break;
       }
-      const netns: PodNetns = { pid: found.pid, startTime: found.startTime, path: nsPath, id };
-      if (found.sandbox) return netns;
-      fallback ??= netns;
+      chosen ??= { process: found, path: nsPath };
     }
-    if (fallback) return fallback;
-    throw new RpfAgentError(
-      'RPF_ERR_AGENT_POD_NOT_FOUND',
-      `cannot find the network namespace of pod UID ${podUID} on this node: no process of the pod runs here (pod gone, not started yet, or a VM-sandboxed runtime class)`,
-    );
+    if (chosen) {
+      const { process, path: nsPath } = chosen;
+      let handle;
+      try {
+        handle = await open(nsPath, 'r');
+      } catch {
+        throw notFound(podUID); // it exited while we looked
+      }
+      try {
+        const { ino } = await handle.stat();
+        // Opened, then checked: a PID reused between the scan and the open is caught here.
+        if (!(await this.#isPodProcess(process.pid, process.startTime, podUID))) throw notFound(podUID);
+        return { pid: process.pid, startTime: process.startTime, path: nsPath, id: `net:[${ino}]`, fd: handle.fd, close: () => handle.close() };
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+    }
+    throw notFound(podUID);
   }
 
   /**
@@ -68,8 +87,7 @@ export class NetnsResolver {
   async recheck(podUID: string, netns: Pick<PodNetns, 'pid' | 'startTime' | 'id'>): Promise<PodProcess | undefined> {
     if (await this.#isPodProcess(netns.pid, netns.startTime, podUID)) return { pid: netns.pid, startTime: netns.startTime };
     for await (const found of this.#podProcesses(podUID)) {
-      const id = await readlink(path.join(this.#procRoot, String(found.pid), 'ns', 'net')).catch(() => undefined);
-      if (id === netns.id) return { pid: found.pid, startTime: found.startTime };
+      if ((await this.#netnsId(found.pid)) === netns.id) return { pid: found.pid, startTime: found.startTime };
     }
     return undefined;
   }
@@ -82,7 +100,18 @@ export class NetnsResolver {
   async hostNetnsId(): Promise<string> {
     const status = await readFile(path.join(this.#procRoot, 'self', 'status'), 'utf8');
     const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '1';
-    return readlink(path.join(this.#procRoot, ppid, 'ns', 'net'));
+    const id = await this.#netnsId(Number(ppid));
+    if (id === undefined) throw new Error(`cannot read the network namespace of PID ${ppid}`);
+    return id;
+  }
+
+  /** `net:[<inode>]` of a process's network namespace, or undefined if it is gone. */
+  async #netnsId(pid: number): Promise<string | undefined> {
+    try {
+      return `net:[${(await stat(path.join(this.#procRoot, String(pid), 'ns', 'net'))).ino}]`;
+    } catch {
+      return undefined;
+    }
   }
 
   async *#podProcesses(podUID: string): AsyncGenerator<PodProcess & { sandbox: boolean }> {
@@ -111,6 +140,13 @@ export class NetnsResolver {
       return false; // no such process
     }
   }
+}
+
+function notFound(podUID: string): RpfAgentError {
+  return new RpfAgentError(
+    'RPF_ERR_AGENT_POD_NOT_FOUND',
+    `cannot find the network namespace of pod UID ${podUID} on this node: no process of the pod runs here (pod gone, not started yet, or a VM-sandboxed runtime class)`,
+  );
 }
 
 /** Field 22 of /proc/PID/stat (starttime); fields are counted after the `(comm)`, which may hold spaces and parentheses. */

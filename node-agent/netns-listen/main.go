@@ -4,8 +4,10 @@
 // listener-helper.js` does, in about 2 ms instead of about 45 ms (no Node.js
 // start-up): most of what a session waits for on the agent.
 //
-// Usage (by rpf-agent only): rpf-netns-listen --net=/proc/PID/ns/net, with the
-// IPC channel's descriptor in NODE_CHANNEL_FD. The messages are Node's IPC
+// Usage (by rpf-agent only): rpf-netns-listen --netns-fd=3, the namespace
+// given as an open descriptor (the one the agent identified: what it checked
+// is what is entered, never a path looked up again), or --net=PATH; the IPC
+// channel's descriptor in NODE_CHANNEL_FD. The messages are Node's IPC
 // "json" serialization: one JSON object per line. Requests and replies are
 // those of listener-helper.ts; a socket travels as Node's own internal
 // NODE_HANDLE message, its descriptor attached with SCM_RIGHTS.
@@ -66,15 +68,25 @@ func fail(format string, args ...any) {
 }
 
 func main() {
-	if len(os.Args) != 2 || !strings.HasPrefix(os.Args[1], "--net=") {
-		fmt.Fprintln(os.Stderr, "usage: rpf-netns-listen --net=/proc/PID/ns/net (started by rpf-agent with an IPC channel)")
+	if len(os.Args) != 2 || !(strings.HasPrefix(os.Args[1], "--net=") || strings.HasPrefix(os.Args[1], "--netns-fd=")) {
+		fmt.Fprintln(os.Stderr, "usage: rpf-netns-listen --netns-fd=N | --net=/proc/PID/ns/net (started by rpf-agent with an IPC channel)")
 		os.Exit(2)
 	}
 	channel, err := strconv.Atoi(os.Getenv("NODE_CHANNEL_FD"))
 	if err != nil {
 		fail("must be started by rpf-agent with an IPC channel (NODE_CHANNEL_FD is not set)")
 	}
-	if err := enterNetns(strings.TrimPrefix(os.Args[1], "--net=")); err != nil {
+	if fdText, ok := strings.CutPrefix(os.Args[1], "--netns-fd="); ok {
+		fd, err := strconv.Atoi(fdText)
+		if err != nil || fd < 0 || fd == channel {
+			fail("--netns-fd: not a descriptor: %q", fdText)
+		}
+		err = setns(fd, fmt.Sprintf("descriptor %d", fd))
+		syscall.Close(fd)
+		if err != nil {
+			fail("%v", err)
+		}
+	} else if err := enterNetns(strings.TrimPrefix(os.Args[1], "--net=")); err != nil {
 		fail("%v", err)
 	}
 	if err := syscall.SetNonblock(channel, false); err != nil {
@@ -113,8 +125,14 @@ func enterNetns(path string) error {
 		return fmt.Errorf("cannot open %s: %v", path, err)
 	}
 	defer syscall.Close(fd)
+	return setns(fd, path)
+}
+
+// setns enters the network namespace fd refers to; CLONE_NEWNET makes the
+// kernel refuse (EINVAL) a descriptor of anything else.
+func setns(fd int, what string) error {
 	if _, _, errno := syscall.RawSyscall(sysSetns, uintptr(fd), syscall.CLONE_NEWNET, 0); errno != 0 {
-		return fmt.Errorf("setns %s: %v", path, errno)
+		return fmt.Errorf("setns %s: %v", what, errno)
 	}
 	return nil
 }

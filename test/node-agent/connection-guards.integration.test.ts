@@ -43,7 +43,7 @@ async function startAgent(connections: Partial<ConnectionLimits> = {}): Promise<
     tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
     allowedClientNames: ['rpf-server'],
     resolver: {
-      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]' }),
+      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]', fd: -1, close: async () => {} }),
       hostNetnsId: async () => 'net:[2]',
       recheck: async () => ({ pid: process.pid, startTime: '1' }),
     },

@@ -60,7 +60,7 @@ async function startAgent(
     tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
     allowedClientNames: ['rpf-server'],
     resolver: {
-      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]' }),
+      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]', fd: -1, close: async () => {} }),
       hostNetnsId: async () => 'net:[2]',
       recheck: tweaks.recheck ?? (async () => ({ pid: process.pid, startTime: '1' })),
     },

@@ -2,13 +2,15 @@
 // listeners opened inside it, accepted here. Every test runs with both
 // helpers: rpf-netns-listen (built from node-agent/netns-listen) and nsenter +
 // the Node helper, which must behave alike.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import test from 'ava';
 import { repoRoot } from '../e2e/helpers/cluster.ts';
-import { NetnsListenerOpener, type OpenedListener } from '../../node-agent/netns-listeners.ts';
+import { NetnsListenerOpener, type NetnsRef, type OpenedListener } from '../../node-agent/netns-listeners.ts';
 import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const run = promisify(execFile);
@@ -27,6 +29,13 @@ test.after.always(async () => {
   await run('ip', ['netns', 'delete', netns]).catch(() => {});
 });
 
+/** Opens a namespace file once, as NetnsResolver does; closed when the test ends. */
+function openNetns(t: { teardown(fn: () => void): void }, file = nsPath): NetnsRef {
+  const fd = openSync(file, 'r');
+  t.teardown(() => closeSync(fd));
+  return { fd, path: file };
+}
+
 /** Connects to address:port from inside the test's namespace and returns what the peer sent. */
 async function readFromInside(address: string, port: number): Promise<string> {
   const { stdout } = await run('ip', ['netns', 'exec', netns, 'busybox', 'nc', address, String(port)], { timeout: 10_000 });
@@ -44,7 +53,7 @@ const helpers: Array<[string, () => NetnsListenerOpener]> = [
 
 for (const [helper, opener] of helpers) {
   test.serial(`${helper}: listeners opened in a namespace accept that namespace's connections in this process`, async (t) => {
-    const listeners = await opener().open(nsPath, [
+    const listeners = await opener().open(openNetns(t), [
       { address: '127.0.0.1', port: 0 },
       { address: '::1', port: 0, optional: true },
     ]);
@@ -69,7 +78,7 @@ for (const [helper, opener] of helpers) {
   });
 
   test.serial(`${helper}: two 0 ports in one request pick two different ports`, async (t) => {
-    const listeners = await opener().open(nsPath, [
+    const listeners = await opener().open(openNetns(t), [
       { address: '127.0.0.1', port: 0, group: 0 },
       { address: '127.0.0.1', port: 0, group: 1 },
     ]);
@@ -83,10 +92,10 @@ for (const [helper, opener] of helpers) {
 
   test.serial(`${helper}: a port in use fails all or nothing with a 409 naming the port`, async (t) => {
     const ports = opener();
-    const [first] = await ports.open(nsPath, [{ address: '127.0.0.1', port: 0 }]);
+    const [first] = await ports.open(openNetns(t), [{ address: '127.0.0.1', port: 0 }]);
     try {
       const error = await t.throwsAsync(
-        ports.open(nsPath, [
+        ports.open(openNetns(t), [
           { address: '127.0.0.1', port: 0 },
           { address: '127.0.0.1', port: first!.port },
         ]),
@@ -99,8 +108,36 @@ for (const [helper, opener] of helpers) {
     }
   });
 
-  test.serial(`${helper}: a namespace that does not exist is a netns error, not a hang`, async (t) => {
-    const error = await t.throwsAsync(opener().open('/run/netns/does-not-exist', [{ address: '127.0.0.1', port: 0 }]));
+  test.serial(`${helper}: a descriptor that is not a network namespace is a netns error, not a hang`, async (t) => {
+    const error = await t.throwsAsync(opener().open(openNetns(t, '/dev/null'), [{ address: '127.0.0.1', port: 0 }]));
     t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_NETNS');
+  });
+
+  test.serial(`${helper}: the namespace entered is the descriptor handed over, not whatever its path names later`, async (t) => {
+    // A second namespace, opened once; then its name is given to a new one.
+    const name = `${netns}-swap`;
+    await run('ip', ['netns', 'add', name]);
+    t.teardown(() => run('ip', ['netns', 'delete', name]).catch(() => {}));
+    await run('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+    const held = openNetns(t, `/run/netns/${name}`);
+    await run('ip', ['netns', 'delete', name]);
+    await run('ip', ['netns', 'add', name]);
+    await run('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+    const listeners = await opener().open(held, [{ address: '127.0.0.1', port: 0 }]);
+    try {
+      const port = listeners[0]!.port;
+      // Nothing listens in the namespace that now has the name.
+      const { stdout } = await run('ip', ['netns', 'exec', name, 'busybox', 'nc', '-w', '1', '127.0.0.1', String(port)], { timeout: 10_000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+      t.is(stdout, '');
+      // Into the held one, through a process we start inside it by descriptor.
+      serve(listeners[0]!, 'hello from the held namespace\n');
+      const inside = spawn('nsenter', ['--net=/proc/self/fd/3', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['ignore', 'pipe', 'inherit', held.fd] });
+      let text = '';
+      inside.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      await once(inside, 'exit');
+      t.is(text, 'hello from the held namespace\n');
+    } finally {
+      for (const listener of listeners) listener.server.close();
+    }
   });
 }

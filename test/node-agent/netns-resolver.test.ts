@@ -1,4 +1,4 @@
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, stat as statFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { NetnsResolver, startTimeOf } from '../../node-agent/netns-resolver.ts';
@@ -21,7 +21,11 @@ function stat(pid: string, comm: string, startTime: string): string {
   return `${pid} (${comm}) ${after.join(' ')}\n`;
 }
 
-/** A fake /proc: processes with a cgroup file, a stat file and an ns/net link. */
+/**
+ * A fake /proc: processes with a cgroup file, a stat file and ns/net. A
+ * namespace is a file under .ns/, hard-linked as each of its processes'
+ * ns/net: same inode, same namespace, as with the real /proc.
+ */
 async function fakeProc(processes: Record<string, FakeProcess>): Promise<string> {
   const root = scratchDir('fake-proc-');
   for (const [pid, process] of Object.entries(processes)) await addProcess(root, pid, process);
@@ -33,7 +37,22 @@ async function addProcess(root: string, pid: string, { cgroup, netns, comm = 'ap
   await mkdir(path.join(root, pid, 'ns'), { recursive: true });
   await writeFile(path.join(root, pid, 'cgroup'), cgroup);
   await writeFile(path.join(root, pid, 'stat'), stat(pid, comm, startTime));
-  await symlink(netns, path.join(root, pid, 'ns', 'net'));
+  const ns = path.join(root, '.ns', netns);
+  await mkdir(path.dirname(ns), { recursive: true });
+  await writeFile(ns, '', { flag: 'a' });
+  await link(ns, path.join(root, pid, 'ns', 'net'));
+}
+
+/** The PID the resolver picks (its namespace descriptor closed again). */
+async function resolvedPid(procRoot: string): Promise<number> {
+  const netns = await new NetnsResolver({ procRoot }).resolve(UID);
+  await netns.close();
+  return netns.pid;
+}
+
+/** The id the resolver reports for a fake namespace: its file's inode. */
+async function nsId(root: string, netns: string): Promise<string> {
+  return `net:[${(await statFile(path.join(root, '.ns', netns))).ino}]`;
 }
 
 test('finds a pod by its cgroupfs-driver cgroup path', async (t) => {
@@ -42,16 +61,18 @@ test('finds a pod by its cgroupfs-driver cgroup path', async (t) => {
     '4242': { cgroup: `4:pids:/kube-rpf/kubepods/besteffort/pod${UID}/0123abcd\n`, netns: 'net:[4026532297]', startTime: '777' },
   });
   const netns = await new NetnsResolver({ procRoot: proc }).resolve(UID);
+  t.teardown(() => netns.close());
   t.is(netns.pid, 4242);
   t.is(netns.startTime, '777');
-  t.is(netns.id, 'net:[4026532297]');
+  t.is(netns.id, await nsId(proc, 'net:[4026532297]'), "the opened descriptor's identity");
+  t.true(netns.fd >= 0);
   t.is(netns.path, path.join(proc, '4242', 'ns', 'net'));
 });
 
 test('finds a pod by its systemd-driver slice name', async (t) => {
   const slice = `kubepods-burstable-pod${UNDERSCORED}.slice`;
   const proc = await fakeProc({ '77': { cgroup: `0::/kubepods.slice/kubepods-burstable.slice/${slice}/cri-containerd-ab.scope\n`, netns: 'net:[99]' } });
-  t.is((await new NetnsResolver({ procRoot: proc }).resolve(UID)).pid, 77);
+  t.is(await resolvedPid(proc), 77);
 });
 
 // Each of these names the pod UID in its cgroup path, but not where kubelet
@@ -94,7 +115,7 @@ const genuine: Array<[string, string]> = [
 for (const [name, cgroup] of genuine) {
   test(`the pod: ${name}`, async (t) => {
     const proc = await fakeProc({ '55': { cgroup, netns: 'net:[55]' } });
-    t.is((await new NetnsResolver({ procRoot: proc }).resolve(UID)).pid, 55);
+    t.is(await resolvedPid(proc), 55);
   });
 }
 
@@ -103,13 +124,14 @@ test("the pod's sandbox (pause) process is preferred over its containers' proces
     '10': { cgroup: `0::/kubepods/besteffort/pod${UID}/app\n`, netns: 'net:[5]', comm: 'node' },
     '11': { cgroup: `0::/kubepods/besteffort/pod${UID}/sandbox\n`, netns: 'net:[5]', comm: 'pause' },
   });
-  t.is((await new NetnsResolver({ procRoot: proc }).resolve(UID)).pid, 11);
+  t.is(await resolvedPid(proc), 11);
 });
 
 test('recheck: the same process is still the pod; a reused PID (other start time) or another cgroup is not', async (t) => {
   const proc = await fakeProc({ '11': { cgroup: `0::/kubepods/besteffort/pod${UID}/sandbox\n`, netns: 'net:[5]', comm: 'pause', startTime: '500' } });
   const resolver = new NetnsResolver({ procRoot: proc });
   const netns = await resolver.resolve(UID);
+  await netns.close();
   t.deepEqual(await resolver.recheck(UID, netns), { pid: 11, startTime: '500' });
   await writeFile(path.join(proc, '11', 'stat'), stat('11', 'sh', '900'));
   await writeFile(path.join(proc, '11', 'cgroup'), '0::/user.slice/session-1.scope\n');
@@ -125,6 +147,7 @@ test('recheck: another process of the pod in the same namespace keeps it alive; 
   const proc = await fakeProc({ '11': { cgroup: `0::/kubepods/besteffort/pod${UID}/app\n`, netns: 'net:[5]', startTime: '500' } });
   const resolver = new NetnsResolver({ procRoot: proc });
   const netns = await resolver.resolve(UID);
+  await netns.close();
   await rm(path.join(proc, '11'), { recursive: true });
   await addProcess(proc, '12', { cgroup: `0::/kubepods/besteffort/pod${UID}/app2\n`, netns: 'net:[6]' });
   t.is(await resolver.recheck(UID, netns), undefined);

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { AgentServer } from '../../node-agent/http-server.ts';
 import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
-import type { ListenerOpener, ListenerSpec, OpenedListener } from '../../node-agent/netns-listeners.ts';
+import type { ListenerOpener, ListenerSpec, NetnsRef, OpenedListener } from '../../node-agent/netns-listeners.ts';
 import type { PodProcess } from '../../node-agent/netns-resolver.ts';
 import { GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, type RpfProtocolError } from '../../protocol/index.ts';
 import { connectResettable } from '../helpers/resettable-tls.ts';
@@ -32,7 +32,7 @@ test.after.always(() => pki?.cleanup());
 
 /** Listens on 127.0.0.1 in this process, as the pod's listeners would in the pod. */
 const localOpener: ListenerOpener = {
-  async open(_netns: string, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
+  async open(_netns: NetnsRef, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
     const opened: OpenedListener[] = [];
     for (const spec of specs.filter((s) => s.address === '127.0.0.1')) {
       const server = net.createServer({ allowHalfOpen: true });

@@ -133,7 +133,7 @@ for (const [helper, opener] of helpers) {
       serve(listeners[0]!, 'hello from the held namespace\n');
       const inside = spawn('nsenter', ['--net=/proc/self/fd/3', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['ignore', 'pipe', 'inherit', held.fd] });
       let text = '';
-      inside.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      inside.stdout!.on('data', (d: Buffer) => (text += d.toString()));
       await once(inside, 'exit');
       t.is(text, 'hello from the held namespace\n');
     } finally {

@@ -24,6 +24,7 @@ import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient } from './kube-client.ts';
 import { createLogger } from './logging.ts';
 import { createMetricsServer, ServerMetrics } from './metrics.ts';
+import { registerOpenApiRoutes } from './openapi-routes.ts';
 import type { ServerConfig } from './options.ts';
 import type { AgentLocation } from './pods.ts';
 import { refuseReply } from './refusal.ts';
@@ -176,6 +177,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     throw new RpfServerError('RPF_ERR_SERVER_NOT_FOUND', `the server could not find the requested resource (${request.url.split('?')[0] ?? ''})`);
   });
   registerDiscoveryRoutes(app, { ready: () => auth.ready });
+  registerOpenApiRoutes(app, clock);
   registerSessionRoutes(app, { kube: deps.kube, dialer, agents, clock, logger, agentTimeoutMs });
 
   let metricsServer: HttpServer | undefined;

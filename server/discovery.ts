@@ -1,12 +1,11 @@
 /**
  * Discovery documents (legacy APIGroupList / APIGroup / APIResourceList and
- * aggregated discovery v2), health endpoints, and the OpenAPI paths (404,
- * which kube-aggregator skips silently).
+ * aggregated discovery v2) and health endpoints. The OpenAPI documents are
+ * served by openapi-routes.ts.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GROUP, GROUP_VERSION, SESSION_KIND, SESSIONS_RESOURCE, SUBRESOURCE, SUBRESOURCE_KIND, VERSION } from './constants.ts';
-import { RpfServerError } from './errors.ts';
 import { findAs, formatAs, parseAccept, sendTyped } from './media-type.ts';
 
 /** A resource as APIResourceList lists it (meta/v1 APIResource). */
@@ -113,7 +112,7 @@ export interface HealthChecks {
   ready(): boolean;
 }
 
-/** Registers /apis, /apis/GROUP, /apis/GROUP/VERSION, /openapi/*, /healthz, /livez and /readyz. */
+/** Registers /apis, /apis/GROUP, /apis/GROUP/VERSION, /healthz, /livez and /readyz. */
 export function registerDiscoveryRoutes(app: FastifyInstance, health: HealthChecks): void {
   app.get('/apis', (request, reply) => {
     const ranges = parseAccept(request.headers.accept);
@@ -126,12 +125,6 @@ export function registerDiscoveryRoutes(app: FastifyInstance, health: HealthChec
   });
   app.get(`/apis/${GROUP}`, (request, reply) => sendDocument(request, reply, 'application/json', apiGroup()));
   app.get(`/apis/${GROUP}/${VERSION}`, (request, reply) => sendDocument(request, reply, 'application/json', apiResourceList()));
-  const noOpenApi = (): never => {
-    throw new RpfServerError('RPF_ERR_SERVER_NOT_FOUND', 'rpf-server publishes no OpenAPI document');
-  };
-  app.get('/openapi/v2', noOpenApi);
-  app.get('/openapi/v3', noOpenApi);
-  app.get('/openapi/v3/*', noOpenApi);
   const ok = (_request: FastifyRequest, reply: FastifyReply): FastifyReply => reply.type('text/plain; charset=utf-8').send('ok');
   app.get('/healthz', ok);
   app.get('/livez', ok);

@@ -1,8 +1,11 @@
 /**
  * Agent sessions (`GET /v1/sessions` on an agent) as Kubernetes objects:
  * ReversePortForward, ReversePortForwardList, and the server-side Table
- * `kubectl get reverseportforwards` prints. Pure functions.
+ * `kubectl get reverseportforwards` prints. Pure functions. The objects'
+ * types come from api-types.ts, which also documents every field in the
+ * OpenAPI documents: a field served here must be defined there.
  */
+import type { ReversePortForward, ReversePortForwardList } from './api-types.ts';
 import { GROUP_VERSION, SESSION_KIND, SESSION_LIST_KIND } from './constants.ts';
 
 /** One listener of a session, as the agent reports it. */
@@ -79,8 +82,12 @@ export interface LocatedSession {
   readonly node: string;
 }
 
-/** The ReversePortForward object of a session. */
-export function toReversePortForward({ session: s, node }: LocatedSession): Record<string, unknown> {
+/**
+ * The ReversePortForward object of a session. Every nested object is written
+ * out field by field, so the compiler holds each to its definition (an
+ * object passed through whole could carry undocumented fields).
+ */
+export function toReversePortForward({ session: s, node }: LocatedSession): ReversePortForward {
   const requested = [...new Set(s.ports.map((p) => p.requestedPort))];
   const addresses = [...new Set(s.ports.map((p) => p.address))];
   return {
@@ -88,12 +95,17 @@ export function toReversePortForward({ session: s, node }: LocatedSession): Reco
     kind: SESSION_KIND,
     metadata: { name: s.id, namespace: s.namespace, creationTimestamp: s.startTime === '' ? null : s.startTime },
     spec: { pod: s.pod, podUID: s.podUID, node, user: s.user, ports: requested, addresses },
-    status: { listeners: s.ports, connections: s.connections, bytesToPod: s.bytesToPod, bytesFromPod: s.bytesFromPod },
+    status: {
+      listeners: s.ports.map((p) => ({ address: p.address, port: p.port, requestedPort: p.requestedPort })),
+      connections: { open: s.connections.open, total: s.connections.total },
+      bytesToPod: s.bytesToPod,
+      bytesFromPod: s.bytesFromPod,
+    },
   };
 }
 
 /** The ReversePortForwardList of sessions, sorted by namespace and name. */
-export function toReversePortForwardList(sessions: readonly LocatedSession[]): Record<string, unknown> {
+export function toReversePortForwardList(sessions: readonly LocatedSession[]): ReversePortForwardList {
   return {
     apiVersion: GROUP_VERSION,
     kind: SESSION_LIST_KIND,

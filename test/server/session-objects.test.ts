@@ -47,7 +47,7 @@ test('a session becomes a ReversePortForward named by its id, created at its sta
 test('a list is a ReversePortForwardList sorted by namespace and name', (t) => {
   const other = { session: { ...agentSession, id: 'rpf-a', namespace: 'zz' }, node: 'n' };
   const first = { session: { ...agentSession, id: 'rpf-b', namespace: 'aa' }, node: 'n' };
-  const list = toReversePortForwardList([other, located, first]) as { kind: string; items: { metadata: { name: string } }[] };
+  const list = toReversePortForwardList([other, located, first]);
   t.is(list.kind, 'ReversePortForwardList');
   t.deepEqual(list.items.map((i) => i.metadata.name), ['rpf-b', 'rpf-abc', 'rpf-a']);
 });

@@ -1,0 +1,65 @@
+/**
+ * Serves the OpenAPI documents: `/openapi/v2`, the v3 index `/openapi/v3` and
+ * `/openapi/v3/apis/rpf.kube-rpf.dev/v1alpha1`, with ETags as kube-openapi's
+ * handlers set them. kube-aggregator fetches v2 with `Accept:
+ * application/json` and sends back our ETag in `If-None-Match` on every
+ * refresh, so an unchanged document costs a 304; it fetches the v3 index
+ * itself and proxies clients' requests for the group version's document to
+ * us, `?hash=` included.
+ *
+ * Every answer is JSON, whatever the Accept header: kube-aggregator asks for
+ * nothing else, and protobuf is what kube-apiserver itself offers clients.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from './clock.ts';
+import { sendTyped } from './media-type.ts';
+import { openApiV2, openApiV3, openApiV3Index, V3_GROUP_VERSION_PATH } from './openapi.ts';
+
+/** A document serialized once, with its hash. */
+interface Serialized {
+  readonly body: string;
+  /** SHA-512 of the body in upper-case hex, as kube-openapi computes ETags and v3 hashes. */
+  readonly hash: string;
+}
+
+function serialize(doc: object): Serialized {
+  const body = JSON.stringify(doc);
+  return { body, hash: createHash('sha512').update(body).digest('hex').toUpperCase() };
+}
+
+/** True when an If-None-Match header names this entity tag (weak or strong) or is `*`. */
+export function ifNoneMatchHits(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const tags = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim().replace(/^W\//, ''));
+  return tags.includes('*') || tags.includes(etag);
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, doc: Serialized, cacheControl: string): FastifyReply {
+  const etag = `"${doc.hash}"`;
+  reply.header('etag', etag).header('vary', 'Accept').header('cache-control', cacheControl);
+  if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  return sendTyped(reply.code(200), 'application/json', doc.body);
+}
+
+/** The documents are fixed for the life of the process: built once, at registration. */
+export function registerOpenApiRoutes(app: FastifyInstance, clock: Clock): void {
+  const v2 = serialize(openApiV2());
+  const v3 = serialize(openApiV3());
+  const index = serialize(openApiV3Index(v3.hash));
+  const v3Path = `/openapi/v3/${V3_GROUP_VERSION_PATH}`;
+
+  app.get('/openapi/v2', (request, reply) => send(request, reply, v2, 'no-cache, private'));
+  app.get('/openapi/v3', (request, reply) => send(request, reply, index, 'no-cache, private'));
+  app.get<{ Querystring: { hash?: string | string[] } }>(v3Path, (request, reply) => {
+    const hash = request.query.hash;
+    if (hash === undefined || hash === '') return send(request, reply, v3, 'no-cache, private');
+    if (hash !== v3.hash) {
+      // An index from before a restart with other documents: point at the current one, as handler3 does.
+      return reply.code(301).header('location', `${v3Path}?hash=${v3.hash}`).send();
+    }
+    // The URL names this exact document, so it may be cached for good (handler3 says the same).
+    reply.header('expires', new Date(clock.now() + 365 * 24 * 3600 * 1000).toUTCString());
+    return send(request, reply, v3, 'public, immutable');
+  });
+}

@@ -15,6 +15,7 @@ import type { AgentMetrics, AgentErrorType } from './metrics.ts';
 import type { ListenerOpener, OpenedListener } from './netns-listeners.ts';
 import type { NetnsResolver, PodNetns } from './netns-resolver.ts';
 import { guardConnections, serverTimeouts, type ConnectionLimits } from './connection-guards.ts';
+import { WS_SERVER_PING_OPTIONS } from './peer-backlog.ts';
 import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
@@ -63,6 +64,8 @@ export class AgentServer {
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_SIZE,
     clientTracking: false,
+    // PINGs are answered by peer-backlog.ts, only while the peer reads.
+    ...WS_SERVER_PING_OPTIONS,
     // ws would echo the client's first offer; answer with the version we speak.
     handleProtocols: (offered) => {
       const chosen = selectSubprotocol([...offered]);

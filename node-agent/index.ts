@@ -43,6 +43,7 @@ export async function runAgent(config: CompletedAgentConfig, log: Logger = pino(
       keepaliveTimeoutMs: config.keepaliveTimeoutMs,
       allowHostNetwork: config.allowHostNetwork,
       podCheckIntervalMs: config.podCheckIntervalMs,
+      maxPeerBacklogBytes: config.maxPeerBacklogBytes,
     },
     connections: {
       tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,

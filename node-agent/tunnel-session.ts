@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, type Channel, type GoawayReason } from '../protocol/index.ts';
 import type { AgentMetrics } from './metrics.ts';
+import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
 
 /** Who asked for the session and for which pod. */
@@ -25,6 +26,8 @@ export interface SessionLimits {
   keepaliveTimeoutMs: number;
   /** End the session after this long without any pod connection open (0: never). */
   idleTimeoutMs: number;
+  /** End the session when its WebSocket holds more than this unread by the peer (default DEFAULT_MAX_PEER_BACKLOG_BYTES). */
+  maxPeerBacklogBytes?: number;
 }
 
 /** The session as listed by `GET /v1/sessions`. */
@@ -79,16 +82,28 @@ export class TunnelSession {
     this.#metrics = options.metrics;
     this.#log = options.log.child({ session: this.id, ...(options.auditId ? { auditId: options.auditId } : {}) });
     this.#onEnd = options.onEnd;
+    const maxBacklog = options.limits.maxPeerBacklogBytes ?? DEFAULT_MAX_PEER_BACKLOG_BYTES;
+    const backlogExceeded = guardPeerBacklog(this.#ws, maxBacklog, (buffered) => {
+      this.#metrics.sessionsEnded.inc({ reason: 'peer_backlog' });
+      this.#log.warn({ bufferedBytes: buffered, maxPeerBacklogBytes: maxBacklog }, 'the tunnel peer leaves too much unread: session ended');
+      // Nothing more can reach a peer that does not read: no GOAWAY, just the end.
+      this.end(`the peer left more than ${maxBacklog} bytes unread`);
+    });
     this.#session = new Session({
       role: 'agent',
       maxChannels: options.limits.maxConnections,
       keepaliveIntervalMs: options.limits.keepaliveIntervalMs,
       keepaliveTimeoutMs: options.limits.keepaliveTimeoutMs,
-      send: (message, done) => this.#ws.send(message, { binary: true }, done),
+      send: (message, done) => {
+        this.#ws.send(message, { binary: true }, done);
+        backlogExceeded();
+      },
     });
     this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
     this.#session.on('close', (error) => this.end(error ? `${error.code}: ${error.message}` : 'client closed'));
-    this.#ws.on('message', (data: Buffer, isBinary: boolean) => this.#session.receive(data, isBinary));
+    this.#ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!backlogExceeded()) this.#session.receive(data, isBinary);
+    });
     this.#ws.on('close', (code, reason) => this.end(`websocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     this.#ws.on('error', (error) => this.end(`websocket error: ${error.message}`));
     for (const listener of this.#listeners) {
@@ -220,6 +235,11 @@ export class TunnelSession {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => this.close(GOAWAY_REASON.IDLE_TIMEOUT, `session idle for ${this.#limits.idleTimeoutMs / 1000}s`), this.#limits.idleTimeoutMs);
     this.#idleTimer.unref();
+  }
+
+  /** Bytes our WebSocket holds that the peer has not read yet (bounded by maxPeerBacklogBytes). */
+  get peerBacklogBytes(): number {
+    return this.#ws.bufferedAmount;
   }
 
   /** Bytes carried so far: closed connections plus the open ones' counters. */

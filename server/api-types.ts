@@ -40,7 +40,11 @@ export type FieldSchema = { readonly description: string } & (
 export interface TypeSchema {
   readonly description: string;
   readonly properties: Readonly<Record<string, FieldSchema>>;
-  /** Fields every served object carries. */
+  /**
+   * Fields every served object carries (kubectl explain marks them -required-,
+   * generators make them non-optional). Like kube-apiserver's kinds, top-level
+   * objects list none of apiVersion, kind, metadata, spec and status.
+   */
   readonly required: readonly string[];
   /** The kind a top-level type is served as (x-kubernetes-group-version-kind). */
   readonly kind?: string;
@@ -75,7 +79,7 @@ export const API_TYPES = {
       spec: { ref: 'ReversePortForwardSpec', description: 'What the session was opened for: the pod, the user, the ports and addresses.' },
       status: { ref: 'ReversePortForwardStatus', description: 'What the session holds now, as the rpf-agent of the pod\'s node reports it.' },
     },
-    required: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+    required: [],
   },
   ReversePortForwardList: {
     kind: SESSION_LIST_KIND,
@@ -89,10 +93,10 @@ export const API_TYPES = {
       },
       items: { type: 'array', items: { ref: 'ReversePortForward' }, description: 'The sessions, sorted by namespace and name.' },
     },
-    required: ['apiVersion', 'kind', 'metadata', 'items'],
+    required: ['items'],
   },
   ReversePortForwardSpec: {
-    description: 'ReversePortForwardSpec is what a session was opened for. It does not change while the session lives.',
+    description: 'ReversePortForwardSpec is fixed when the session opens and does not change while it lives.',
     properties: {
       pod: { type: 'string', description: 'Name of the pod, in the object\'s namespace, whose network namespace holds the listeners.' },
       podUID: { type: 'string', description: 'UID of that pod. A session belongs to one instance of the pod and ends when that instance is gone.' },
@@ -114,7 +118,7 @@ export const API_TYPES = {
     required: ['pod', 'podUID', 'node', 'user', 'ports', 'addresses'],
   },
   ReversePortForwardStatus: {
-    description: 'ReversePortForwardStatus is what a session holds now.',
+    description: 'ReversePortForwardStatus is read from the agent on every request: the counters move while connections are open.',
     properties: {
       listeners: {
         type: 'array',

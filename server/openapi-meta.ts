@@ -1,9 +1,9 @@
 /**
  * The apimachinery meta/v1 schemas the OpenAPI v3 document refers to
  * (ObjectMeta, ListMeta, Status and what they use), copied verbatim from the
- * OpenAPI v3 Kubernetes publishes (kubernetes/kubectl@79ce958f4,
- * testdata/openapi/v3/apis/apps/v1.json, which kube-openapi generated from
- * k8s.io/apimachinery).
+ * OpenAPI v3 that Kubernetes v1.34.4 publishes
+ * (api/openapi-spec/v3/apis__coordination.k8s.io__v1_openapi.json, which
+ * kube-openapi generates from k8s.io/apimachinery).
  *
  * Why a copy: every group-version document kube-apiserver serves under
  * /openapi/v3 is self-contained, and kubectl explain and client generators
@@ -61,6 +61,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
           "type": "string"
         },
         "type": "array",
+        "x-kubernetes-list-type": "set",
         "x-kubernetes-patch-strategy": "merge"
       },
       "generateName": {
@@ -90,7 +91,8 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
           ],
           "default": {}
         },
-        "type": "array"
+        "type": "array",
+        "x-kubernetes-list-type": "atomic"
       },
       "name": {
         "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
@@ -111,6 +113,10 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
           "default": {}
         },
         "type": "array",
+        "x-kubernetes-list-map-keys": [
+          "uid"
+        ],
+        "x-kubernetes-list-type": "map",
         "x-kubernetes-patch-merge-key": "uid",
         "x-kubernetes-patch-strategy": "merge"
       },
@@ -262,7 +268,8 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
             "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails"
           }
         ],
-        "description": "Extended data associated with the reason.  Each reason may define its own extended details. This field is optional and the data returned is not guaranteed to conform to any schema except that defined by the reason type."
+        "description": "Extended data associated with the reason.  Each reason may define its own extended details. This field is optional and the data returned is not guaranteed to conform to any schema except that defined by the reason type.",
+        "x-kubernetes-list-type": "atomic"
       },
       "kind": {
         "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
@@ -296,11 +303,6 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "group": "",
         "kind": "Status",
         "version": "v1"
-      },
-      {
-        "group": "resource.k8s.io",
-        "kind": "Status",
-        "version": "v1alpha2"
       }
     ]
   },
@@ -317,7 +319,8 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
           ],
           "default": {}
         },
-        "type": "array"
+        "type": "array",
+        "x-kubernetes-list-type": "atomic"
       },
       "group": {
         "description": "The group attribute of the resource associated with the status StatusReason.",

@@ -49,7 +49,7 @@ test('a list is a ReversePortForwardList sorted by namespace and name', (t) => {
   const first = { session: { ...agentSession, id: 'rpf-b', namespace: 'aa' }, node: 'n' };
   const list = toReversePortForwardList([other, located, first]);
   t.is(list.kind, 'ReversePortForwardList');
-  t.deepEqual(list.items.map((i) => i.metadata.name), ['rpf-b', 'rpf-abc', 'rpf-a']);
+  t.deepEqual(list.items.map((i) => i.metadata?.name), ['rpf-b', 'rpf-abc', 'rpf-a']);
 });
 
 const durations: [number, string][] = [

@@ -37,7 +37,7 @@ const localOpener: ListenerOpener = {
 
 const SHORT: ConnectionLimits = { tlsHandshakeTimeoutMs: 200, requestHeaderTimeoutMs: 200, requestTimeoutMs: 300, keepAliveTimeoutMs: 200, maxConnections: 100 };
 
-async function startAgent(connections: Partial<ConnectionLimits> = {}): Promise<{ agent: AgentServer; port: number; metrics: AgentMetrics }> {
+async function startAgent(connections: Partial<ConnectionLimits> = {}, opener: ListenerOpener = localOpener): Promise<{ agent: AgentServer; port: number; metrics: AgentMetrics }> {
   const metrics = new AgentMetrics();
   const agent = new AgentServer({
     tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
@@ -47,7 +47,7 @@ async function startAgent(connections: Partial<ConnectionLimits> = {}): Promise<
       hostNetnsId: async () => 'net:[2]',
       recheck: async () => ({ pid: process.pid, startTime: '1' }),
     },
-    opener: localOpener,
+    opener,
     metrics,
     log: pino({ level: 'silent' }),
     limits: { maxSessions: 10, maxSessionsPerUser: 10, maxConnections: 10, idleTimeoutMs: 0, keepaliveIntervalMs: 5000, keepaliveTimeoutMs: 15000, allowHostNetwork: false, podCheckIntervalMs: 0 },
@@ -153,6 +153,33 @@ test('connections beyond maxConnections are closed at accept, and counted', asyn
     t.is(await dropped(metrics, 'max_connections'), 1);
   } finally {
     for (const socket of held) socket.destroy();
+    await agent.close();
+  }
+});
+
+test('an upgrade whose listeners take longer than every timeout to open still becomes a session', async (t) => {
+  const slowOpener: ListenerOpener = {
+    async open(netns, specs) {
+      await new Promise((r) => setTimeout(r, 800));
+      return localOpener.open(netns, specs);
+    },
+  };
+  const { agent, port } = await startAgent({}, slowOpener);
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, [...SUPPORTED_SUBPROTOCOLS], {
+    ...clientTls(),
+    headers: { 'X-Rpf-User': 'alice' },
+  } as WebSocket.ClientOptions);
+  ws.on('error', () => {});
+  try {
+    const outcome = await new Promise<string>((resolve) => {
+      ws.once('open', () => resolve('open'));
+      ws.once('close', () => resolve('closed'));
+      ws.once('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+    });
+    t.is(outcome, 'open');
+    t.is(agent.sessions.size, 1);
+  } finally {
+    ws.terminate();
     await agent.close();
   }
 });

@@ -68,9 +68,9 @@ const DEFAULTS: AgentFlags = {
   'request-header-timeout-seconds': '10',
   'request-timeout-seconds': '30',
   'keep-alive-timeout-seconds': '5',
-  // Tunnels count too: well above --max-sessions, so open sessions never
-  // starve rpf-server's listing and deleting.
-  'max-connections': '1000',
+  // Tunnels count too: empty means 1000 or twice --max-sessions, whichever is
+  // more, so open sessions never starve rpf-server's listing and deleting.
+  'max-connections': '',
   // What one tunnel peer may leave unread in our WebSocket's send buffer
   // before its session is ended (finding 1b): 16 times the 1 MiB message
   // maximum, far above what an honest, reading peer ever leaves.
@@ -134,13 +134,13 @@ export function validateAgentFlags(flags: AgentFlags): string[] {
   integer('request-header-timeout-seconds', 1, 3600);
   integer('request-timeout-seconds', 1, 3600);
   integer('keep-alive-timeout-seconds', 1, 3600);
-  integer('max-connections', 2, 1_000_000);
+  if (flags['max-connections'] !== '') integer('max-connections', 2, 1_000_000);
   integer('max-peer-backlog-bytes', 2 * 1024 * 1024, 1024 * 1024 * 1024);
   // Node refuses a server whose header timeout exceeds its request timeout.
   if (Number(flags['request-timeout-seconds']) < Number(flags['request-header-timeout-seconds'])) {
     problems.push('--request-timeout-seconds: must not be shorter than --request-header-timeout-seconds');
   }
-  if (Number(flags['max-connections']) <= Number(flags['max-sessions'])) {
+  if (flags['max-connections'] !== '' && Number(flags['max-connections']) <= Number(flags['max-sessions'])) {
     problems.push('--max-connections: must be more than --max-sessions (every session holds a connection)');
   }
   if (Number(flags['keepalive-timeout-seconds']) <= Number(flags['keepalive-interval-seconds'])) {
@@ -192,7 +192,7 @@ export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedA
     requestHeaderTimeoutMs: Number(flags['request-header-timeout-seconds']) * 1000,
     requestTimeoutMs: Number(flags['request-timeout-seconds']) * 1000,
     keepAliveTimeoutMs: Number(flags['keep-alive-timeout-seconds']) * 1000,
-    maxConnections: Number(flags['max-connections']),
+    maxConnections: flags['max-connections'] === '' ? Math.max(1000, 2 * Number(flags['max-sessions'])) : Number(flags['max-connections']),
     maxPeerBacklogBytes: Number(flags['max-peer-backlog-bytes']),
   };
 }

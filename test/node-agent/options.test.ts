@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { parseAgentFlags, validateAgentFlags } from '../../node-agent/options.ts';
+import { completeAgentConfig, parseAgentFlags, validateAgentFlags } from '../../node-agent/options.ts';
 import { scratchDir } from '../helpers/scratch-dir.ts';
 
 test('every invalid flag is reported at once, each naming its flag', (t) => {
@@ -45,7 +45,7 @@ test('the connection bounds and the pod check have valid defaults and refuse non
     'request-header-timeout-seconds': '10',
     'request-timeout-seconds': '30',
     'keep-alive-timeout-seconds': '5',
-    'max-connections': '1000',
+    'max-connections': '',
     'pod-check-interval-seconds': '2',
     'max-peer-backlog-bytes': String(16 * 1024 * 1024),
   });
@@ -59,4 +59,13 @@ test('the connection bounds and the pod check have valid defaults and refuse non
     '--request-timeout-seconds',
     '--tls-handshake-timeout-seconds',
   ]);
+});
+
+test('--max-connections defaults to 1000 or twice --max-sessions, whichever is more', async (t) => {
+  const files = scratchDir('rpf-agent-options-');
+  for (const name of ['cert', 'key', 'ca']) writeFileSync(path.join(files, name), 'x');
+  const certs = [`--tls-cert-file=${files}/cert`, `--tls-private-key-file=${files}/key`, `--client-ca-file=${files}/ca`];
+  t.is((await completeAgentConfig(parseAgentFlags(certs))).maxConnections, 1000);
+  t.is((await completeAgentConfig(parseAgentFlags([...certs, '--max-sessions=5000']))).maxConnections, 10_000);
+  t.is((await completeAgentConfig(parseAgentFlags([...certs, '--max-connections=300']))).maxConnections, 300);
 });

@@ -13,8 +13,9 @@
 import { API_TYPES, CONNECT_PARAMETERS, gvk } from './api-types.ts';
 import type { FieldSchema, GroupVersionKind, ItemSchema, TypeName, TypeSchema } from './api-types.ts';
 import { API_PREFIX, GROUP, SESSION_KIND, SESSION_LIST_KIND, SESSIONS_RESOURCE, SUBRESOURCE, SUBRESOURCE_KIND, VERSION } from './constants.ts';
-import { META_V1, META_V1_SCHEMAS } from './openapi-meta.ts';
-import type { JsonSchema } from './openapi-meta.ts';
+import { META_V1_DEFINITIONS } from './openapi-meta-v2.ts';
+import { META_V1, META_V1_SCHEMAS } from './openapi-meta-v3.ts';
+import type { JsonSchema } from './openapi-meta-v3.ts';
 
 /** The prefix of our schema names: the group reversed, as kube-apiserver names custom resources' schemas. */
 export const SCHEMA_PREFIX = `${GROUP.split('.').reverse().join('.')}.${VERSION}`;
@@ -270,21 +271,29 @@ function paths(write: (op: Operation) => Record<string, unknown>, param: (p: Par
   return out;
 }
 
-const INFO = { title: `${GROUP} (kube-rpf)`, version: VERSION };
-
 /**
- * The OpenAPI v2 document. It refers to meta/v1 ObjectMeta, ListMeta and
- * Status without defining them: kube-apiserver merges it into a document
- * that defines them (see openapi-meta.ts for why no copy).
+ * The document's info. The description names the OpenAPI version it was
+ * written for: a v3 that kube-aggregator converted from our v2 keeps the v2's
+ * (see openapi-meta-v2.ts), so one can tell which of the two kube-apiserver serves.
  */
+function info(openApiVersion: 'v2' | 'v3'): Record<string, unknown> {
+  return {
+    title: `${GROUP} (kube-rpf)`,
+    version: VERSION,
+    description: `Reverse port-forward sessions (kube-rpf), as rpf-server publishes them in its OpenAPI ${openApiVersion} document.`,
+  };
+}
+
+/** The OpenAPI v2 document, self-contained (see openapi-meta-v2.ts for why). */
 export function openApiV2(): Record<string, unknown> {
-  return { swagger: '2.0', info: INFO, paths: paths(v2Operation, v2Parameter), definitions: ourSchemas(V2) };
+  const definitions: Record<string, JsonSchema> = { ...(ourSchemas(V2) as Record<string, JsonSchema>), ...META_V1_DEFINITIONS };
+  return { swagger: '2.0', info: info('v2'), paths: paths(v2Operation, v2Parameter), definitions };
 }
 
 /** The OpenAPI v3 document of the group version: self-contained, as kubectl explain needs it. */
 export function openApiV3(): Record<string, unknown> {
   const schemas: Record<string, JsonSchema> = { ...(ourSchemas(V3) as Record<string, JsonSchema>), ...META_V1_SCHEMAS };
-  return { openapi: '3.0.0', info: INFO, paths: paths(v3Operation, v3Parameter), components: { schemas } };
+  return { openapi: '3.0.0', info: info('v3'), paths: paths(v3Operation, v3Parameter), components: { schemas } };
 }
 
 /**

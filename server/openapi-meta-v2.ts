@@ -1,44 +1,34 @@
 /**
- * The apimachinery meta/v1 schemas the OpenAPI v3 document refers to
- * (ObjectMeta, ListMeta, Status and what they use), copied verbatim from the
- * OpenAPI v3 that Kubernetes v1.34.4 publishes
- * (api/openapi-spec/v3/apis__coordination.k8s.io__v1_openapi.json, which
- * kube-openapi generates from k8s.io/apimachinery).
+ * The apimachinery meta/v1 definitions the OpenAPI v2 document refers to,
+ * copied verbatim from the OpenAPI v2 that Kubernetes v1.34.4 publishes
+ * (api/openapi-spec/swagger.json).
  *
- * Why a copy: every group-version document kube-apiserver serves under
- * /openapi/v3 is self-contained, and kubectl explain and client generators
- * resolve `$ref` only within that one document. The OpenAPI v2 document does
- * not carry them: kube-apiserver merges all v2 documents into one that already
- * defines these names, and a copy differing by a word would be kept beside
- * them renamed (`..._v2`). Refresh by copying again; do not edit by hand
- * (test/server/openapi.test.ts checks that every reference here resolves).
+ * Why a copy, when kube-apiserver merges our v2 into a document that defines
+ * these names already: kube-aggregator also converts an APIService's v2 into
+ * its v3 when the APIService's /openapi/v3 once answered 404 (an rpf-server
+ * from before it served v3; kube-aggregator remembers that for as long as the
+ * APIService exists), and that conversion is self-contained only if the v2
+ * is. Merging costs nothing where the copies equal kube-apiserver's own
+ * (v1.34.4); elsewhere kube-apiserver keeps ours beside its own, renamed
+ * `..._v2`, as it does for every aggregated server built on k8s.io/apiserver.
+ * Refresh by copying again; do not edit by hand.
  */
+import type { JsonSchema } from './openapi-meta-v3.ts';
 
-/** One JSON Schema object as OpenAPI writes it. */
-export type JsonSchema = Readonly<Record<string, unknown>>;
-
-/** Prefix of the apimachinery meta/v1 schema names. */
-export const META_V1 = 'io.k8s.apimachinery.pkg.apis.meta.v1';
-
-/** The copied schemas, by their full name. */
-export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+/** The copied definitions, by their full name. */
+export const META_V1_DEFINITIONS: Readonly<Record<string, JsonSchema>> = {
   "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": {
     "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
     "properties": {
       "annotations": {
         "additionalProperties": {
-          "default": "",
           "type": "string"
         },
         "description": "Annotations is an unstructured key value map stored with a resource that may be set by external tools to store and retrieve arbitrary metadata. They are not queryable and should be preserved when modifying objects. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/annotations",
         "type": "object"
       },
       "creationTimestamp": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time"
-          }
-        ],
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Time",
         "description": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
       },
       "deletionGracePeriodSeconds": {
@@ -47,17 +37,12 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "integer"
       },
       "deletionTimestamp": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time"
-          }
-        ],
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Time",
         "description": "DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted. This field is set by the server when a graceful deletion is requested by the user, and is not directly settable by a client. The resource is expected to be deleted (no longer visible from resource lists, and not reachable by name) after the time in this field, once the finalizers list is empty. As long as the finalizers list contains items, deletion is blocked. Once the deletionTimestamp is set, this value may not be unset or be set further into the future, although it may be shortened or the resource may be deleted prior to this time. For example, a user may request that a pod is deleted in 30 seconds. The Kubelet will react by sending a graceful termination signal to the containers in the pod. After that 30 seconds, the Kubelet will send a hard termination signal (SIGKILL) to the container and after cleanup, remove the pod from the API. In the presence of network partitions, this object may still exist after this timestamp, until an administrator or automated process can determine the resource is fully terminated. If not set, graceful deletion of the object has not been requested.\n\nPopulated by the system when a graceful deletion is requested. Read-only. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
       },
       "finalizers": {
         "description": "Must be empty before the object is deleted from the registry. Each entry is an identifier for the responsible component that will remove the entry from the list. If the deletionTimestamp of the object is non-nil, entries in this list can only be removed. Finalizers may be processed and removed in any order.  Order is NOT enforced because it introduces significant risk of stuck finalizers. finalizers is a shared field, any actor with permission can reorder it. If the finalizer list is processed in order, then this can lead to a situation in which the component responsible for the first finalizer in the list is waiting for a signal (field value, external system, or other) produced by a component responsible for a finalizer later in the list, resulting in a deadlock. Without enforced ordering finalizers are free to order amongst themselves and are not vulnerable to ordering changes in the list.",
         "items": {
-          "default": "",
           "type": "string"
         },
         "type": "array",
@@ -75,7 +60,6 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       },
       "labels": {
         "additionalProperties": {
-          "default": "",
           "type": "string"
         },
         "description": "Map of string keys and values that can be used to organize and categorize (scope and select) objects. May match selectors of replication controllers and services. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels",
@@ -84,12 +68,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       "managedFields": {
         "description": "ManagedFields maps workflow-id and version to the set of fields that are managed by that workflow. This is mostly for internal housekeeping, and users typically shouldn't need to set or understand this field. A workflow can be the user's name, a controller's name, or the name of a specific apply path like \"ci-cd\". The set of fields is always in the version that the workflow used when modifying the object.",
         "items": {
-          "allOf": [
-            {
-              "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"
-            }
-          ],
-          "default": {}
+          "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"
         },
         "type": "array",
         "x-kubernetes-list-type": "atomic"
@@ -105,12 +84,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       "ownerReferences": {
         "description": "List of objects depended by this object. If ALL objects in the list have been deleted, this object will be garbage collected. If this object is managed by a controller, then an entry in this list will point to this controller, with the controller field set to true. There cannot be more than one managing controller.",
         "items": {
-          "allOf": [
-            {
-              "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"
-            }
-          ],
-          "default": {}
+          "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"
         },
         "type": "array",
         "x-kubernetes-list-map-keys": [
@@ -175,11 +149,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "string"
       },
       "fieldsV1": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1"
-          }
-        ],
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
         "description": "FieldsV1 holds the first JSON version format as described in the \"FieldsV1\" type."
       },
       "manager": {
@@ -195,11 +165,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "string"
       },
       "time": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Time"
-          }
-        ],
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Time",
         "description": "Time is the timestamp of when the ManagedFields entry was added. The timestamp will also be updated if a field is added, the manager changes any of the owned fields value or removes a field. The timestamp does not update when a field is removed from the entry because another manager took it over."
       }
     },
@@ -213,7 +179,6 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     "description": "OwnerReference contains enough information to let you identify an owning object. An owning object must be in the same namespace as the dependent, or be cluster-scoped, so there is no namespace field.",
     "properties": {
       "apiVersion": {
-        "default": "",
         "description": "API version of the referent.",
         "type": "string"
       },
@@ -226,17 +191,14 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "boolean"
       },
       "kind": {
-        "default": "",
         "description": "Kind of the referent. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
         "type": "string"
       },
       "name": {
-        "default": "",
         "description": "Name of the referent. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
         "type": "string"
       },
       "uid": {
-        "default": "",
         "description": "UID of the referent. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#uids",
         "type": "string"
       }
@@ -263,11 +225,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "integer"
       },
       "details": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails"
-          }
-        ],
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
         "description": "Extended data associated with the reason.  Each reason may define its own extended details. This field is optional and the data returned is not guaranteed to conform to any schema except that defined by the reason type.",
         "x-kubernetes-list-type": "atomic"
       },
@@ -280,12 +238,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         "type": "string"
       },
       "metadata": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
-          }
-        ],
-        "default": {},
+        "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
         "description": "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
       },
       "reason": {
@@ -312,12 +265,7 @@ export const META_V1_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       "causes": {
         "description": "The Causes array includes more details associated with the StatusReason failure. Not all StatusReasons may provide detailed causes.",
         "items": {
-          "allOf": [
-            {
-              "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause"
-            }
-          ],
-          "default": {}
+          "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause"
         },
         "type": "array",
         "x-kubernetes-list-type": "atomic"

@@ -53,5 +53,7 @@ export function parseSessionRequest(url: URL, headers: Record<string, string | s
     return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
   };
   const exposed = addresses.some((address) => !(address === '::1' || address.startsWith('127.')));
-  return { target: { namespace, pod, podUID, user: header('x-rpf-user') || 'unknown' }, listeners, exposed, auditId: header('audit-id') };
+  // rpf-server sends the user as UTF-8 bytes; Node's parser hands header values over as Latin-1.
+  const user = Buffer.from(header('x-rpf-user'), 'latin1').toString('utf8');
+  return { target: { namespace, pod, podUID, user: user || 'unknown' }, listeners, exposed, auditId: header('audit-id') };
 }

@@ -48,3 +48,9 @@ test('an invalid pod name is a bad request', (t) => {
   });
   t.is(error?.code, 'RPF_ERR_AGENT_BAD_REQUEST');
 });
+
+test('a user name sent as UTF-8 bytes (read by Node as Latin-1) is the user rpf-server meant', (t) => {
+  const onTheWire = Buffer.from('józef-山田', 'utf8').toString('latin1');
+  const request = parseSessionRequest(url('ports=8080'), { 'x-rpf-user': onTheWire });
+  t.is(request.target.user, 'józef-山田');
+});

@@ -3,25 +3,39 @@
 // came (counted agent_rejected), and a client gone (counted, nothing written).
 import test from 'ava';
 import type { IncomingMessage } from 'node:http';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { RpfServerError } from '../../server/errors.ts';
 import { ServerMetrics } from '../../server/metrics.ts';
 import { countClientGone, refuseTunnel, relayAgentRefusal } from '../../server/refusal.ts';
 import { formatResponseHead } from '../../server/status.ts';
 
-/** What a client reads when the server side of its connection is answered by `answer`. */
-async function answered(t: { teardown(fn: () => void): void }, answer: (socket: Socket) => void): Promise<{ head: string; body: string }> {
-  const server = createServer(answer);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => server.close());
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  client.on('data', (c: Buffer) => chunks.push(c));
-  await new Promise((r) => client.on('close', r));
-  const text = Buffer.concat(chunks).toString('utf8');
+/** What a client reads when the server side of its connection is answered by `answer` (a socket that records). */
+function answered(answer: (socket: Socket) => void): { head: string; body: string; ended: boolean } {
+  const written: Buffer[] = [];
+  let ended = false;
+  const socket = {
+    destroyed: false,
+    writable: true,
+    write(chunk: string | Buffer) {
+      written.push(Buffer.from(chunk));
+      return true;
+    },
+    end(chunk?: string | Buffer) {
+      if (chunk !== undefined) written.push(Buffer.from(chunk));
+      ended = true;
+      return this;
+    },
+    setTimeout() {
+      return this;
+    },
+    destroy() {
+      return this;
+    },
+  };
+  answer(socket as unknown as Socket);
+  const text = Buffer.concat(written).toString('utf8');
   const split = text.indexOf('\r\n\r\n');
-  return { head: text.slice(0, split), body: text.slice(split + 4) };
+  return { head: text.slice(0, split), body: text.slice(split + 4), ended };
 }
 
 async function value(metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>): Promise<number | undefined> {
@@ -47,7 +61,8 @@ const outcomes: { name: string; err: RpfServerError; outcome: string }[] = [
 for (const c of outcomes) {
   test(`a refused tunnel request gets a Status, its code and duration are counted: ${c.name}`, async (t) => {
     const metrics = new ServerMetrics();
-    const { head, body } = await answered(t, (socket) => refuseTunnel(socket, c.err, metrics, 0.25));
+    const { head, body, ended } = answered((socket) => refuseTunnel(socket, c.err, metrics, 0.25));
+    t.true(ended);
     t.regex(head, new RegExp(`^HTTP/1\\.1 ${c.err.status} `));
     t.like(JSON.parse(body) as object, { kind: 'Status', code: c.err.status, reason: c.err.reason });
     t.is(await value(metrics.sessionRequests, { outcome: c.outcome }), 1);
@@ -67,7 +82,8 @@ test("an agent's refusal is relayed with its status, body and own headers, witho
     rawHeaders: ['X-Agent', 'stand-in', 'Transfer-Encoding', 'chunked', 'Keep-Alive', 'timeout=5', 'Connection', 'keep-alive'],
     headers: { 'x-agent': 'stand-in', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=5', connection: 'keep-alive' },
   } as unknown as IncomingMessage;
-  const answer = await answered(t, (socket) => relayAgentRefusal(socket, res, body, metrics, 0.1));
+  const answer = answered((socket) => relayAgentRefusal(socket, res, body, metrics, 0.1));
+  t.true(answer.ended);
   t.is(
     answer.head,
     ['HTTP/1.1 409 Conflict', 'X-Agent: stand-in', 'Content-Type: application/json', `Content-Length: ${body.length}`, 'Connection: close'].join('\r\n'),

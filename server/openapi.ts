@@ -71,7 +71,9 @@ function fieldSchema(field: FieldSchema, f: Flavour): Record<string, unknown> {
 function typeSchema(type: TypeSchema, f: Flavour): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(type.properties)) properties[name] = fieldSchema(field, f);
-  const out: Record<string, unknown> = { description: type.description, type: 'object', properties, required: type.required };
+  const out: Record<string, unknown> = { description: type.description, type: 'object', properties };
+  // Both OpenAPI versions forbid an empty required list.
+  if (type.required.length > 0) out['required'] = type.required;
   if (type.kind !== undefined) out['x-kubernetes-group-version-kind'] = [gvk(type.kind)];
   return out;
 }

@@ -169,7 +169,7 @@ test('every field of our types has a description and a type, in both documents',
         const ref = (fs['$ref'] ?? (fs['allOf'] as Json[] | undefined)?.[0]?.['$ref']) as string | undefined;
         if (ref !== undefined) t.true(ref.startsWith(refKey));
       }
-      for (const r of schema['required'] as string[]) t.truthy((schema['properties'] as Json)[r], `${type} requires ${r}`);
+      for (const r of (schema['required'] ?? []) as string[]) t.truthy((schema['properties'] as Json)[r], `${type} requires ${r}`);
     }
   }
 });

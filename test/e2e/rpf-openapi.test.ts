@@ -18,7 +18,9 @@ type Json = Record<string, unknown>;
 const GV_PATH = 'apis/rpf.kube-rpf.dev/v1alpha1';
 const RPF_SCHEMA = 'dev.kube-rpf.rpf.v1alpha1.ReversePortForward';
 // kube-aggregator reads an APIService's OpenAPI a second after the APIService appears, then once a minute.
-const OPENAPI_WAIT_MS = 150_000;
+const OPENAPI_WAIT_MS = 130_000;
+// Longer than AVA's 3 minutes, for a test that may wait that long for kube-aggregator.
+const TEST_TIMEOUT_MS = 5 * 60_000;
 
 let namespace: string;
 let cacheDir: string;
@@ -79,6 +81,7 @@ function schemas(doc: Json): Record<string, Json> {
 }
 
 test.serial('kube-apiserver lists the group version in its OpenAPI v3 index and serves rpf-server\'s own v3 document for it', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const doc = await servedV3();
   const description = String((doc['info'] as Json | undefined)?.['description']);
   if (/OpenAPI v2 document/.test(description)) {
@@ -100,6 +103,7 @@ test.serial('kube-apiserver lists the group version in its OpenAPI v3 index and 
 });
 
 test.serial('kubectl explain reverseportforwards prints the group, kind, version, description and documented fields', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const out = await explain(['reverseportforwards']);
   t.regex(out, /^GROUP:\s+rpf\.kube-rpf\.dev$/m);
   t.regex(out, /^KIND:\s+ReversePortForward$/m);
@@ -115,6 +119,7 @@ test.serial('kubectl explain reverseportforwards prints the group, kind, version
 });
 
 test.serial('kubectl explain reverseportforwards.spec prints every field of the spec with its description', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const out = await explain(['reverseportforwards.spec']);
   t.regex(out, /^FIELD:\s+spec\s+<ReversePortForwardSpec>$/m);
   t.true(flat(out).includes(flat(API_TYPES.ReversePortForwardSpec.description)), out);
@@ -126,6 +131,7 @@ test.serial('kubectl explain reverseportforwards.spec prints every field of the 
 });
 
 test.serial('kubectl explain follows status.listeners and metadata.creationTimestamp through the document', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const listeners = await explain(['reverseportforwards.status.listeners']);
   t.regex(listeners, /^FIELD:\s+listeners\s+<\[\]ReversePortForwardListener>$/m);
   for (const [name, field] of Object.entries(API_TYPES.ReversePortForwardListener.properties)) {
@@ -137,6 +143,7 @@ test.serial('kubectl explain follows status.listeners and metadata.creationTimes
 });
 
 test.serial('kubectl explain with the OpenAPI v2 renderer finds the kind in kube-apiserver\'s merged v2 document', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const out = await explain(['reverseportforwards.spec', '--output=plaintext-openapiv2']);
   t.regex(out, /^KIND:\s+ReversePortForward$/m);
   t.regex(out, /^VERSION:\s+rpf\.kube-rpf\.dev\/v1alpha1$/m);
@@ -168,6 +175,7 @@ function assertDocumented(t: ExecutionContext, doc: Json, value: unknown, schema
 }
 
 test.serial('a live session, as kubectl get -o json shows it, carries only fields the served document describes', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'kube-aggregator reads OpenAPI once a minute');
   const web = await startHttpServer('documented\n');
   const rpf = await startRpf(['-n', namespace, 'app', `8989:${web.port}`], 2);
   try {

@@ -52,11 +52,13 @@ export function registerOpenApiRoutes(app: FastifyInstance, clock: Clock): void 
   app.get('/openapi/v2', (request, reply) => send(request, reply, v2, 'no-cache, private'));
   app.get('/openapi/v3', (request, reply) => send(request, reply, index, 'no-cache, private'));
   app.get<{ Querystring: { hash?: string | string[] } }>(v3Path, (request, reply) => {
-    const hash = request.query.hash;
-    if (hash === undefined || hash === '') return send(request, reply, v3, 'no-cache, private');
-    if (hash !== v3.hash) {
-      // An index from before a restart with other documents: point at the current one, as handler3 does.
-      return reply.code(301).header('location', `${v3Path}?hash=${v3.hash}`).send();
+    if (request.query.hash !== v3.hash) {
+      // No hash, or one from an index kube-apiserver read before we restarted with another
+      // document (it re-reads the index once a minute). kube-openapi's handler3 redirects to the
+      // current hash, but kube-aggregator turns a proxied redirect into a 502
+      // (--aggregator-reject-forwarding-redirect), so answer with the current document, not to be
+      // cached under this URL.
+      return send(request, reply, v3, 'no-cache, private');
     }
     // The URL names this exact document, so it may be cached for good (handler3 says the same).
     reply.header('expires', new Date(clock.now() + 365 * 24 * 3600 * 1000).toUTCString());

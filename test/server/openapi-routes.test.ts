@@ -51,15 +51,18 @@ test('the v3 index points at the group version document by its hash, which serve
   t.is(doc.headers['etag'], `"${url.split('hash=')[1]}"`);
 });
 
-test('the group version document without a hash is served for revalidation, with a stale hash it redirects to the current one', async (t) => {
+test('the group version document without a hash, or with a stale one, is served for revalidation, not for good', async (t) => {
   const s = server();
   const plain = await s.app.inject({ method: 'GET', url: GV_PATH, headers: AGGREGATOR });
   t.is(plain.statusCode, 200);
   t.is(plain.headers['cache-control'], 'no-cache, private');
   const hash = (plain.headers['etag'] as string).slice(1, -1);
+  // Not a redirect, as kube-openapi's handler3 answers: kube-aggregator turns proxied redirects into 502s.
   const stale = await s.app.inject({ method: 'GET', url: `${GV_PATH}?hash=0123`, headers: AGGREGATOR });
-  t.is(stale.statusCode, 301);
-  t.is(stale.headers['location'], `${GV_PATH}?hash=${hash}`);
+  t.is(stale.statusCode, 200);
+  t.is(stale.headers['cache-control'], 'no-cache, private');
+  t.is(stale.headers['expires'], undefined);
+  t.is(stale.body, plain.body);
   const cached = await s.app.inject({ method: 'GET', url: GV_PATH, headers: { ...AGGREGATOR, 'if-none-match': `W/"${hash}"` } });
   t.is(cached.statusCode, 304);
 });

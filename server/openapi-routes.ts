@@ -5,7 +5,7 @@
  * application/json` and sends back our ETag in `If-None-Match` on every
  * refresh, so an unchanged document costs a 304; it fetches the v3 index
  * itself and proxies clients' requests for the group version's document to
- * us, `?hash=` included.
+ * us, `?hash=` included (any other /openapi/ path is a 404 Status).
  *
  * Every answer is JSON, whatever the Accept header: kube-aggregator asks for
  * nothing else, and protobuf is what kube-apiserver itself offers clients.
@@ -42,7 +42,10 @@ function send(request: FastifyRequest, reply: FastifyReply, doc: Serialized, cac
   return sendTyped(reply.code(200), 'application/json', doc.body);
 }
 
-/** The documents are fixed for the life of the process: built once, at registration. */
+/**
+ * Registers /openapi/v2, /openapi/v3 and the group version's v3 document. The
+ * documents are fixed for the life of the process: built once, here.
+ */
 export function registerOpenApiRoutes(app: FastifyInstance, clock: Clock): void {
   const v2 = serialize(openApiV2());
   const v3 = serialize(openApiV3());

@@ -44,6 +44,15 @@ test('a session becomes a ReversePortForward named by its id, created at its sta
   });
 });
 
+test('a session object carries only the defined fields, whatever else its parts hold', (t) => {
+  // What the agent sends may grow; the served object is its documentation (server/api-types.ts), field by field.
+  const ports = agentSession.ports.map((p) => ({ ...p, fd: 7 }));
+  const connections = { ...agentSession.connections, internal: 1 };
+  const object = toReversePortForward({ session: { ...agentSession, ports, connections }, node: 'node-a' });
+  t.deepEqual(object.status?.listeners, agentSession.ports);
+  t.deepEqual(object.status?.connections, { open: 2, total: 9 });
+});
+
 test('a list is a ReversePortForwardList sorted by namespace and name', (t) => {
   const other = { session: { ...agentSession, id: 'rpf-a', namespace: 'zz' }, node: 'n' };
   const first = { session: { ...agentSession, id: 'rpf-b', namespace: 'aa' }, node: 'n' };

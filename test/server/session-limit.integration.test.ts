@@ -55,8 +55,8 @@ test('ten concurrent upgrades of one user open exactly --max-sessions-per-user t
     // The brief asks the message to name the user and the maximum: that is its contract, not its wording.
     t.true(status.message.includes('"alice"') && status.message.includes('3'));
   }
-  // The refused never cost an authorization or an agent request.
-  t.is(h.kube.reviews.length, 3);
+  // The refused never cost an authorization or an agent request (the admitted may share a cached decision).
+  t.true(h.kube.reviews.length >= 1 && h.kube.reviews.length <= 3, `${h.kube.reviews.length} reviews`);
   t.is(h.agent.requests.length, 3);
   t.is(h.server.proxy.activeCount, 3);
   const counted = (await h.metrics.errors.get()).values.find((v) => v.labels['type'] === 'RPF_ERR_SERVER_USER_SESSION_LIMIT')?.value;
@@ -81,7 +81,8 @@ test('another user is not held back by one at the cap, and a closed tunnel gives
 });
 
 test('requests still being answered count against the cap, and give their slots back when they fail', async (t) => {
-  const h = await harness(t, 2, 300);
+  // Long enough that both requests reach the hanging agent before the first times out, on a loaded machine too.
+  const h = await harness(t, 2, 1500);
   h.agent.behaviour = { kind: 'hang' };
   const pending = [attempt(h, 'alice'), attempt(h, 'alice')];
   await eventually(() => h.agent.requests.length === 2, 'both requests at the agent');

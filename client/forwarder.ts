@@ -10,7 +10,7 @@ import { getSystemErrorMessage } from 'node:util';
 import { CHANNEL_REASON, channelReasonFor } from '../protocol/index.ts';
 import type { Channel, ListenerInfo, Session } from '../protocol/index.ts';
 import type { PortMapping } from './port-spec.ts';
-import type { ResolvedPod } from './target.ts';
+import type { ResolvedPod } from './pod-resolver.ts';
 
 /** One listener in the pod and where its connections go. */
 export interface ListenerBinding {

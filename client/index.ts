@@ -16,10 +16,18 @@ export { checkPortMapping, formatPortMapping, parsePortSpec, parsePortSpecs } fr
 /** A port mapping. */
 export type { PortMapping } from './port-spec.ts';
 
-/** Targets: POD or TYPE/NAME, resolved to a running pod. */
-export { compareActivePods, formatTarget, parseTarget, resolveTargetPod, selectorString, systemClock } from './target.ts';
+/** Targets: the POD or TYPE/NAME grammar. */
+export { formatTarget, kindInfo, parseTarget } from './target.ts';
 /** Target types. */
-export type { LabelSelector, PodObject, ResolveOptions, ResolvedPod, TargetKind, TargetRef, WaitClock } from './target.ts';
+export type { KindInfo, TargetKind, TargetRef } from './target.ts';
+/** A target resolved to a running pod. */
+export { compareActivePods, resolveTargetPod, selectorString } from './pod-resolver.ts';
+/** Pod resolution types. */
+export type { LabelSelector, PodObject, ResolveOptions, ResolvedPod } from './pod-resolver.ts';
+/** The client's time source. */
+export { systemClock } from './clock.ts';
+/** Clock types. */
+export type { Clock, WaitClock } from './clock.ts';
 
 /** Kubeconfig, API reads and the install check. */
 export { APISERVICE_NAME, KubeApiClient, apiUrl, checkInstalled, loadKubeContext } from './kube.ts';

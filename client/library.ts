@@ -15,8 +15,10 @@ import { KubeApiClient, checkInstalled, loadKubeContext } from './kube.ts';
 import type { KubeContext, KubeReader } from './kube.ts';
 import { checkPortMapping, formatPortMapping, parsePortSpecs } from './port-spec.ts';
 import type { PortMapping } from './port-spec.ts';
-import { formatTarget, parseTarget, resolveTargetPod } from './target.ts';
-import type { ResolvedPod, TargetRef } from './target.ts';
+import { resolveTargetPod } from './pod-resolver.ts';
+import type { ResolvedPod } from './pod-resolver.ts';
+import { formatTarget, parseTarget } from './target.ts';
+import type { TargetRef } from './target.ts';
 import { openTunnel } from './tunnel-connection.ts';
 import type { Tunnel } from './tunnel-connection.ts';
 

@@ -1,14 +1,15 @@
 // The command line of `kubectl rpf`, with kubectl port-forward's flags and
-// habits: parse flags (parseCommandLine, which also validates them), hand the
-// rest to the library, print its lines, and turn every failure into ONE line
+// habits: parse flags (parseCommandLine, checking their forms with
+// validate.ts), hand the rest to the library (which validates the rest with
+// the same validator), print its lines, and turn every failure into ONE line
 // `error: ...` on stderr and an exit code, here and nowhere else.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseDuration } from './duration.ts';
 import { RpfClientError, toClientError } from './errors.ts';
 import { reversePortForward } from './library.ts';
-import type { ReversePortForwardOptions } from './library.ts';
+import type { ReversePortForwardOptions } from './options.ts';
+import { addressFlags, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag } from './validate.ts';
 
 /** `kubectl rpf --help`. */
 export const USAGE = `Forward connections that processes in a pod make to REMOTE in the pod's own
@@ -55,10 +56,6 @@ export type CommandLine =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
   | { readonly kind: 'forward'; readonly options: ReversePortForwardOptions };
-
-function invalidArgs(message: string): RpfClientError {
-  return new RpfClientError('RPF_ERR_CLIENT_INVALID_ARGS', message);
-}
 
 // parseArgs words its errors for Node; say them the way kubectl does.
 function flagError(error: Error & { code?: string }): RpfClientError {
@@ -108,24 +105,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (target === undefined || ports.length === 0) {
     throw invalidArgs('TYPE/NAME and a list of ports are required for reverse port-forward; see kubectl rpf --help');
   }
-  for (const flag of ['namespace', 'context', 'kubeconfig'] as const) {
-    if (values[flag] === '') throw invalidArgs(`--${flag} must not be empty`);
-  }
+  for (const flag of ['namespace', 'context', 'kubeconfig'] as const) checkNotEmptyFlag(flag, values[flag]);
   const options: ReversePortForwardOptions = { target, ports };
   if (values.namespace !== undefined) options.namespace = values.namespace;
   if (values.context !== undefined) options.context = values.context;
   if (values.kubeconfig !== undefined) options.kubeconfig = values.kubeconfig;
-  if (values.address !== undefined) {
-    options.address = values.address.flatMap((a) => a.split(',')).map((a) => a.trim());
-    if (options.address.some((a) => a === '')) throw invalidArgs('--address must not contain an empty address');
-  }
+  if (values.address !== undefined) options.address = addressFlags(values.address);
   const timeout = values['pod-running-timeout'];
-  if (timeout !== undefined) {
-    const ms = parseDuration(timeout);
-    if (ms === undefined) throw invalidArgs(`invalid argument "${timeout}" for --pod-running-timeout: not a duration (like 5s, 2m, or 3h)`);
-    if (ms <= 0) throw invalidArgs('--pod-running-timeout must be higher than zero');
-    options.podRunningTimeoutMs = ms;
-  }
+  if (timeout !== undefined) options.podRunningTimeoutMs = podRunningTimeoutFlag(timeout);
   if (values.verbose) options.verbose = true;
   return { kind: 'forward', options };
 }

@@ -2,9 +2,17 @@
 // from, for test suites that need pods to call back into them.
 
 /** Start a reverse port-forward; the CLI is a thin layer on this. */
-export { completeOptions, reversePortForward, runReversePortForward, checkAddress } from './library.ts';
-/** Options, the running forward and how it ended. */
-export type { CompletedOptions, ForwardEnd, LogStream, ReverseForward, ReversePortForwardOptions, RunDependencies } from './library.ts';
+export { reversePortForward, runReversePortForward } from './library.ts';
+/** The running forward and how it ended. */
+export type { ForwardEnd, ReverseForward } from './library.ts';
+/** Options, completed: everything a run needs. */
+export { completeOptions } from './options.ts';
+/** Option types. */
+export type { CompletedOptions, LogStream, ReversePortForwardOptions, RunDependencies } from './options.ts';
+/** The one validator of flags and options. */
+export { addressFlags, checkAddress, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag, validateInputs } from './validate.ts';
+/** Validator types. */
+export type { Inputs, ValidInputs } from './validate.ts';
 
 /** Errors: the class, its code table and a type guard. */
 export { CLIENT_ERROR_CODES, RpfClientError, isRpfClientError, toClientError } from './errors.ts';

@@ -1,13 +1,12 @@
 // The client end of a session: reports the listeners the agent opened, and
 // joins every channel the agent opens (one connection a pod process made) to
-// a fresh TCP connection to localhost:LOCAL. A refused local dial refuses that
-// one channel (OPEN_FAIL) and nothing else; a FIN travels as a FIN
-// (allowHalfOpen everywhere, end() on the channel is EOF) and an RST as an RST
-// (destroy(err) on the channel is RESET, resetAndDestroy() on the socket).
+// a fresh TCP connection to localhost:LOCAL with protocol/join-socket.ts, as
+// the agent joins its end. A refused local dial refuses that one channel
+// (OPEN_FAIL) and nothing else; a FIN travels as a FIN and an RST as an RST.
 
 import net from 'node:net';
 import { getSystemErrorMessage } from 'node:util';
-import { CHANNEL_REASON, channelReasonFor } from '../protocol/index.ts';
+import { CHANNEL_REASON, channelReasonFor, joinSocket } from '../protocol/index.ts';
 import type { Channel, ListenerInfo, Session } from '../protocol/index.ts';
 import type { PortMapping } from './port-spec.ts';
 import type { ResolvedPod } from './pod-resolver.ts';
@@ -165,6 +164,19 @@ export class Forwarder {
     const socket = this.#dial({ host: this.#localHost, port: localPort, allowHalfOpen: true });
     this.#sockets.add(socket);
     let accepted = false;
+    // Until the channel is joined, the pod side may give up while we dial:
+    // an RST for the local peer. (Kept after the join, so that no channel
+    // error goes unheard; joinSocket decides then.)
+    channel.on('error', () => {
+      if (!accepted && !socket.destroyed) socket.resetAndDestroy();
+    });
+    // From the line that creates the socket; once joined, joinSocket's pipeline handles its errors.
+    socket.on('error', (error) => {
+      if (accepted || channel.destroyed) return; // joined, or the pod side gave up first: nothing to refuse
+      const message = describeDialError(error, this.#localHost, localPort);
+      this.#log(`an error occurred forwarding ${remotePort} -> ${localPort}: ${message}`);
+      channel.reject(channelReasonFor(dialCause(error)), message);
+    });
     socket.once('connect', () => {
       socket.setNoDelay(true);
       // false: the pod side gave up while we dialed.
@@ -173,23 +185,9 @@ export class Forwarder {
         return;
       }
       accepted = true;
-      // pipe() carries a FIN each way as end() and applies backpressure both ways.
-      socket.pipe(channel);
-      channel.pipe(socket);
-    });
-    socket.on('error', (error) => {
-      if (accepted) {
-        channel.destroy(error);
-        return;
-      }
-      if (channel.destroyed) return; // the pod side gave up first; nothing to refuse
-      const message = describeDialError(error, this.#localHost, localPort);
-      this.#log(`an error occurred forwarding ${remotePort} -> ${localPort}: ${message}`);
-      channel.reject(channelReasonFor(dialCause(error)), message);
-    });
-    // RESET from the pod side, or the session ended: an RST for the local peer too.
-    channel.on('error', () => {
-      if (!socket.destroyed) socket.resetAndDestroy();
+      // As the agent joins its side: a FIN each way as EOF, backpressure both
+      // ways, a RESET or the session's end as an RST to the local peer.
+      joinSocket(channel, socket);
     });
     socket.on('close', () => {
       this.#sockets.delete(socket);

@@ -2,6 +2,7 @@
 // its own (injected, no global state), served as plain HTTP on --metrics-port.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { metricsEndpointResponse } from '../protocol/index.ts';
 
 /** How a pod connection ended. */
 export type ConnectionOutcome = 'completed' | 'reset' | 'local_unreachable' | 'refused';
@@ -78,29 +79,9 @@ export class AgentMetrics {
   }
 }
 
-/** Serves `GET /metrics` and `/healthz` as plain HTTP. */
+/** Serves protocol/metrics-endpoint.ts (`GET /metrics`, `/healthz`) as plain HTTP. */
 export function createMetricsServer(metrics: AgentMetrics): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        (error: Error) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(error.message);
-        },
-      );
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
+    void metricsEndpointResponse(metrics.registry, req.method, req.url).then(({ status, headers, body }) => res.writeHead(status, headers).end(body));
   });
 }

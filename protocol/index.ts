@@ -89,3 +89,42 @@ export {
 } from './subprotocol.ts';
 /** Result of a negotiation. */
 export type { SubprotocolResult } from './subprotocol.ts';
+
+/** The rpf-server <-> rpf-agent API (docs/agent-api.md): paths, query and header names, default addresses, the session list, Status bodies and raw responses. */
+export {
+  AGENT_HEADERS,
+  AGENT_HEALTHZ_PATH,
+  AGENT_QUERY,
+  AGENT_SESSIONS_PATH,
+  BEST_EFFORT_DEFAULT_ADDRESS,
+  DEFAULT_LISTEN_ADDRESSES,
+  agentSessionPath,
+  failureStatus,
+  formatAgentCaller,
+  formatAgentSessionRequest,
+  formatResponseHead,
+  formatStatusResponse,
+  parseAgentCaller,
+  parseAgentSessionPath,
+  parseAgentSessionRequest,
+  reasonPhrase,
+  successStatus,
+} from './agent-api.ts';
+/** Types of the rpf-server <-> rpf-agent API. */
+export type {
+  AgentCaller,
+  AgentSessionList,
+  AgentSessionListener,
+  AgentSessionQuery,
+  AgentSessionSummary,
+  HeaderLine,
+  RawAgentSessionQuery,
+  Status,
+  StatusCause,
+  StatusDetails,
+  StatusFailure,
+} from './agent-api.ts';
+/** The /metrics endpoint both components serve, as a pure handler. */
+export { metricsEndpointResponse } from './metrics-endpoint.ts';
+/** Types of the /metrics endpoint. */
+export type { MetricsSource, PlainResponse } from './metrics-endpoint.ts';

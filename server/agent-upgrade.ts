@@ -15,10 +15,10 @@
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { formatAgentCaller, formatAgentSessionRequest } from '../protocol/index.ts';
 import { agentFailure, agentTimeout, readBody } from './agent-client.ts';
 import type { AgentDialer } from './agent-client.ts';
 import type { Clock } from './clock.ts';
-import { AGENT_HEADERS, AGENT_SESSIONS_PATH } from './constants.ts';
 import { RpfServerError } from './errors.ts';
 import { distinctHeaders } from './front-proxy-auth.ts';
 import type { UserInfo } from './front-proxy-auth.ts';
@@ -28,30 +28,16 @@ import type { TunnelQuery } from './query.ts';
 import { countClientGone, refuseTunnel, relayAgentRefusal } from './refusal.ts';
 import type { PreparedTunnel } from './tunnel-authorization.ts';
 
-/** The agent request path for a session (docs/agent-api.md). */
-export function agentSessionPath(pod: PodInfo, query: TunnelQuery): string {
-  const params = new URLSearchParams();
-  params.append('namespace', pod.namespace);
-  params.append('pod', pod.name);
-  params.append('podUID', pod.uid);
-  for (const p of query.ports) params.append('ports', String(p));
-  // Named addresses only: without any, the agent's default makes ::1 best effort (pods without IPv6).
-  if (query.explicitAddresses) for (const a of query.addresses) params.append('address', a);
-  return `${AGENT_SESSIONS_PATH}?${params.toString()}`;
-}
-
-/**
- * Text as a header value of UTF-8 bytes, as kube-apiserver sends X-Remote-User
- * (Node writes each character of a header string as one Latin-1 byte, and
- * refuses characters above U+00FF).
- */
-function utf8Bytes(text: string): string {
-  return Buffer.from(text, 'utf8').toString('latin1');
-}
-
-/** JSON with every non-ASCII character escaped: any reader gets the exact strings back. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/** The agent request path of a session (docs/agent-api.md). */
+export function agentSessionRequest(pod: PodInfo, query: TunnelQuery): string {
+  return formatAgentSessionRequest({
+    namespace: pod.namespace,
+    pod: pod.name,
+    podUID: pod.uid,
+    ports: query.ports,
+    // Named addresses only: without any, the agent's default makes ::1 best effort (pods without IPv6).
+    addresses: query.explicitAddresses ? query.addresses : [],
+  });
 }
 
 /** The headers sent to the agent: the client's WebSocket handshake plus who asks. */
@@ -68,12 +54,8 @@ export function agentUpgradeHeaders(req: IncomingMessage, user: UserInfo): Recor
     const value = given[from];
     if (value !== undefined && value.length > 0) headers[to] = value.join(', ');
   }
-  headers[AGENT_HEADERS.user] = utf8Bytes(user.user);
-  headers[AGENT_HEADERS.uid] = utf8Bytes(user.uid);
-  headers[AGENT_HEADERS.groups] = asciiJson(user.groups);
   const auditId = req.headers['audit-id'];
-  if (typeof auditId === 'string' && auditId !== '') headers[AGENT_HEADERS.auditId] = auditId;
-  return headers;
+  return { ...headers, ...formatAgentCaller({ user: user.user, auditId: typeof auditId === 'string' ? auditId : '' }) };
 }
 
 /** What {@link requestAgentUpgrade} needs. */
@@ -122,7 +104,7 @@ export function requestAgentUpgrade(deps: AgentUpgradeDeps, client: ClientUpgrad
   try {
     agentReq = deps.dialer.request(agent, {
       method: 'GET',
-      path: agentSessionPath(tunnel.pod, tunnel.query),
+      path: agentSessionRequest(tunnel.pod, tunnel.query),
       headers: agentUpgradeHeaders(client.req, tunnel.user),
       timeoutMs: deps.agentTimeoutMs,
     });

@@ -23,13 +23,3 @@ export const SUBRESOURCE_KIND = 'PodReverseForwardOptions';
 /** Response header naming the RPF_ERR_SERVER_* code of an error Status. */
 export const ERROR_CODE_HEADER = 'x-rpf-error-code';
 
-/** Headers rpf-server sends to the agent (docs/agent-api.md). */
-export const AGENT_HEADERS = {
-  user: 'X-Rpf-User',
-  uid: 'X-Rpf-Uid',
-  groups: 'X-Rpf-Groups',
-  auditId: 'Audit-Id',
-} as const;
-
-/** The agent's session path (docs/agent-api.md). */
-export const AGENT_SESSIONS_PATH = '/v1/sessions';

@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { metricsEndpointResponse } from '../protocol/index.ts';
 
 /** How a tunnel request ended before or at the upgrade (bounded label values). */
 export type SessionOutcome = 'upgraded' | 'rejected' | 'agent_rejected' | 'error' | 'client_gone';
@@ -53,29 +54,9 @@ export class ServerMetrics {
   }
 }
 
-/** Serves `GET /metrics` (and `/healthz`) as plain HTTP. */
+/** Serves protocol/metrics-endpoint.ts (`GET /metrics`, `/healthz`) as plain HTTP. */
 export function createMetricsServer(metrics: ServerMetrics): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        },
-      );
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
+    void metricsEndpointResponse(metrics.registry, req.method, req.url).then(({ status, headers, body }) => res.writeHead(status, headers).end(body));
   });
 }

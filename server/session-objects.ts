@@ -5,29 +5,9 @@
  * types come from api-types.ts, which also documents every field in the
  * OpenAPI documents: a field served here must be defined there.
  */
+import type { AgentSessionSummary } from '../protocol/index.ts';
 import type { ReversePortForward, ReversePortForwardList } from './api-types.ts';
 import { GROUP_VERSION, SESSION_KIND, SESSION_LIST_KIND } from './constants.ts';
-
-/** One listener of a session, as the agent reports it. */
-export interface SessionListener {
-  readonly address: string;
-  readonly port: number;
-  readonly requestedPort: number;
-}
-
-/** One session, as an agent reports it (docs/agent-api.md). */
-export interface AgentSession {
-  readonly id: string;
-  readonly namespace: string;
-  readonly pod: string;
-  readonly podUID: string;
-  readonly user: string;
-  readonly ports: readonly SessionListener[];
-  readonly connections: { readonly open: number; readonly total: number };
-  readonly bytesToPod: number;
-  readonly bytesFromPod: number;
-  readonly startTime: string;
-}
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
@@ -46,10 +26,10 @@ function record(v: unknown): Record<string, unknown> {
  * missing ones default, `connections` may be a number (open) or {open, total}.
  * Items without an id are dropped. Undefined when the body is not such a list.
  */
-export function parseAgentSessions(body: unknown): AgentSession[] | undefined {
+export function parseAgentSessions(body: unknown): AgentSessionSummary[] | undefined {
   const items = record(body)['items'];
   if (!Array.isArray(items)) return undefined;
-  const sessions: AgentSession[] = [];
+  const sessions: AgentSessionSummary[] = [];
   for (const raw of items) {
     const s = record(raw);
     const id = str(s['id']);
@@ -78,7 +58,7 @@ export function parseAgentSessions(body: unknown): AgentSession[] | undefined {
 
 /** A session with the node whose agent holds it. */
 export interface LocatedSession {
-  readonly session: AgentSession;
+  readonly session: AgentSessionSummary;
   readonly node: string;
 }
 

@@ -7,10 +7,11 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { AGENT_SESSIONS_PATH, agentSessionPath } from '../protocol/index.ts';
 import { agentCall } from './agent-client.ts';
 import type { AgentDialer } from './agent-client.ts';
 import type { Clock } from './clock.ts';
-import { AGENT_SESSIONS_PATH, API_PREFIX, GROUP, SESSIONS_RESOURCE, SUBRESOURCE } from './constants.ts';
+import { API_PREFIX, GROUP, SESSIONS_RESOURCE, SUBRESOURCE } from './constants.ts';
 import { RpfServerError } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
 import { findAs, parseAccept, sendTyped } from './media-type.ts';
@@ -131,7 +132,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesD
 
   app.delete<{ Params: NameParams }>(`${API_PREFIX}/namespaces/:namespace/${SESSIONS_RESOURCE}/:name`, async (request, reply) => {
     const { found } = await findOne(request.params);
-    const res = await agentCall(deps.dialer, found.agent, 'DELETE', `${AGENT_SESSIONS_PATH}/${encodeURIComponent(found.session.id)}`, deps.agentTimeoutMs);
+    const res = await agentCall(deps.dialer, found.agent, 'DELETE', agentSessionPath(found.session.id), deps.agentTimeoutMs);
     if (res.status === 404) throw notFound(request.params.name);
     if (res.status >= 400) {
       // The agent's own Status, relayed as it came.

@@ -1,0 +1,242 @@
+// The API between rpf-server and rpf-agent: everything that crosses the wire
+// between the two, defined once and imported by both sides. docs/agent-api.md
+// is its specification; a change here is a change there. Pure: names, shapes,
+// encode and parse, and the text of a response; the sockets live in server/
+// and node-agent/.
+import { STATUS_CODES } from 'node:http';
+
+/** Path of the agent's sessions: GET with an upgrade opens one, GET without lists them. */
+export const AGENT_SESSIONS_PATH = '/v1/sessions';
+
+/** Path of the agent's health check, on its TLS port (no client certificate needed). */
+export const AGENT_HEALTHZ_PATH = '/healthz';
+
+/** The path that ends one session (`DELETE`). */
+export function agentSessionPath(id: string): string {
+  return `${AGENT_SESSIONS_PATH}/${encodeURIComponent(id)}`;
+}
+
+/** The session id of a {@link agentSessionPath}, or undefined when the path names no session. */
+export function parseAgentSessionPath(pathname: string): string | undefined {
+  const prefix = `${AGENT_SESSIONS_PATH}/`;
+  const rest = pathname.startsWith(prefix) ? pathname.slice(prefix.length) : '';
+  return rest === '' || rest.includes('/') ? undefined : decodeURIComponent(rest);
+}
+
+/** Query parameter names of a session request. */
+export const AGENT_QUERY = {
+  namespace: 'namespace',
+  pod: 'pod',
+  podUID: 'podUID',
+  /** Repeated: 1-65535, or 0 for a port the agent picks. */
+  ports: 'ports',
+  /** Repeated; absent means {@link DEFAULT_LISTEN_ADDRESSES}. */
+  address: 'address',
+} as const;
+
+/**
+ * The addresses the agent listens on when a request names none: the pod's
+ * loopback, IPv4 and IPv6, as kubectl port-forward's `localhost`.
+ */
+export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = Object.freeze(['127.0.0.1', '::1']);
+
+/** The default address that is best effort: a pod without IPv6 still gets its IPv4 listener. */
+export const BEST_EFFORT_DEFAULT_ADDRESS = '::1';
+
+/** What a session request asks for. */
+export interface AgentSessionQuery {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly podUID: string;
+  readonly ports: readonly number[];
+  /** Empty: the agent's {@link DEFAULT_LISTEN_ADDRESSES}. */
+  readonly addresses: readonly string[];
+}
+
+/** A session request's query as it arrived, before the agent checks it (ports as the text sent). */
+export interface RawAgentSessionQuery {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly podUID: string;
+  readonly ports: readonly string[];
+  readonly addresses: readonly string[];
+}
+
+/** The path and query of a session request. */
+export function formatAgentSessionRequest(query: AgentSessionQuery): string {
+  const params = new URLSearchParams();
+  params.append(AGENT_QUERY.namespace, query.namespace);
+  params.append(AGENT_QUERY.pod, query.pod);
+  params.append(AGENT_QUERY.podUID, query.podUID);
+  for (const p of query.ports) params.append(AGENT_QUERY.ports, String(p));
+  for (const a of query.addresses) params.append(AGENT_QUERY.address, a);
+  return `${AGENT_SESSIONS_PATH}?${params.toString()}`;
+}
+
+/** Reads a session request's query; missing names read as empty (the agent validates). */
+export function parseAgentSessionRequest(params: URLSearchParams): RawAgentSessionQuery {
+  return {
+    namespace: params.get(AGENT_QUERY.namespace) ?? '',
+    pod: params.get(AGENT_QUERY.pod) ?? '',
+    podUID: params.get(AGENT_QUERY.podUID) ?? '',
+    ports: params.getAll(AGENT_QUERY.ports),
+    addresses: params.getAll(AGENT_QUERY.address),
+  };
+}
+
+/** Headers rpf-server sends with a session request, besides the client's WebSocket handshake. */
+export const AGENT_HEADERS = {
+  /** The user, as UTF-8 bytes. */
+  user: 'X-Rpf-User',
+  /** kube-apiserver's audit ID, when it sent one. */
+  auditId: 'Audit-Id',
+} as const;
+
+/** Who asks for a session. */
+export interface AgentCaller {
+  readonly user: string;
+  /** Empty when kube-apiserver sent none. */
+  readonly auditId: string;
+}
+
+/**
+ * The caller as headers. The user goes as its UTF-8 bytes, as kube-apiserver
+ * sends X-Remote-User (Node writes each character of a header string as one
+ * Latin-1 byte, and refuses characters above U+00FF).
+ */
+export function formatAgentCaller(caller: AgentCaller): Record<string, string> {
+  const headers: Record<string, string> = { [AGENT_HEADERS.user]: Buffer.from(caller.user, 'utf8').toString('latin1') };
+  if (caller.auditId !== '') headers[AGENT_HEADERS.auditId] = caller.auditId;
+  return headers;
+}
+
+/** Reads the caller from a request's headers (Node's lower-cased names; its parser hands values over as Latin-1). */
+export function parseAgentCaller(headers: Readonly<Record<string, string | string[] | undefined>>): AgentCaller {
+  const header = (name: string): string => {
+    const value = headers[name.toLowerCase()];
+    return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
+  };
+  return { user: Buffer.from(header(AGENT_HEADERS.user), 'latin1').toString('utf8'), auditId: header(AGENT_HEADERS.auditId) };
+}
+
+/** One listener of a session. */
+export interface AgentSessionListener {
+  readonly address: string;
+  readonly port: number;
+  /** The port asked for (0: the agent picked `port`). */
+  readonly requestedPort: number;
+}
+
+/** One session, as `GET /v1/sessions` lists it. */
+export interface AgentSessionSummary {
+  readonly id: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly podUID: string;
+  readonly user: string;
+  readonly ports: readonly AgentSessionListener[];
+  readonly connections: { readonly open: number; readonly total: number };
+  readonly bytesToPod: number;
+  readonly bytesFromPod: number;
+  /** RFC 3339. */
+  readonly startTime: string;
+}
+
+/** The body of `GET /v1/sessions`. */
+export interface AgentSessionList {
+  readonly items: readonly AgentSessionSummary[];
+}
+
+/** One entry of `Status.details.causes`. */
+export interface StatusCause {
+  readonly reason: string;
+  readonly message: string;
+  readonly field?: string;
+}
+
+/** `Status.details` as Kubernetes serialises it. */
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: StatusCause[];
+}
+
+/** A Kubernetes `Status` object (meta/v1): every error either side answers is one. */
+export interface Status {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Success' | 'Failure';
+  message?: string;
+  reason?: string;
+  details?: StatusDetails;
+  code: number;
+}
+
+/** What a failure Status is made of (both components' error classes have these fields). */
+export interface StatusFailure {
+  /** The HTTP status. */
+  readonly status: number;
+  readonly reason: string;
+  readonly message: string;
+  readonly details?: { readonly name?: string; readonly group?: string; readonly kind?: string; readonly causes?: readonly StatusCause[] } | undefined;
+}
+
+// Field by field: only the defined fields, never whatever else an object carries.
+function toStatusDetails(details: NonNullable<StatusFailure['details']>): StatusDetails {
+  const out: StatusDetails = {};
+  if (details.name !== undefined) out.name = details.name;
+  if (details.group !== undefined) out.group = details.group;
+  if (details.kind !== undefined) out.kind = details.kind;
+  if (details.causes !== undefined && details.causes.length > 0) out.causes = details.causes.map((c) => ({ ...c }));
+  return out;
+}
+
+/** The `Failure` Status of an error. */
+export function failureStatus(failure: StatusFailure): Status {
+  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: failure.message, reason: failure.reason, code: failure.status };
+  if (failure.details !== undefined) status.details = toStatusDetails(failure.details);
+  return status;
+}
+
+/** A `Success` Status, as DELETE answers it. */
+export function successStatus(details?: StatusFailure['details']): Status {
+  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 200 };
+  if (details !== undefined) status.details = toStatusDetails(details);
+  return status;
+}
+
+/** One header line of a raw response, name as it should be written. */
+export type HeaderLine = readonly [name: string, value: string];
+
+/** The standard reason phrase of an HTTP status (Node's table). */
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? 'Unknown';
+}
+
+/**
+ * The head of an HTTP/1.1 response written straight to a socket (status line,
+ * header lines, blank line): the one place that spells the wire format, for
+ * sockets no HTTP server writes on any more (upgrade requests).
+ */
+export function formatResponseHead(status: number, statusMessage: string, headers: readonly HeaderLine[]): string {
+  const lines = [`HTTP/1.1 ${status} ${statusMessage}`];
+  for (const [name, value] of headers) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * A Status as a complete response that closes its connection: JSON body,
+ * Content-Type, Content-Length, the `extra` headers, Connection: close.
+ */
+export function formatStatusResponse(status: Status, extra: readonly HeaderLine[] = []): { head: string; body: string } {
+  const body = JSON.stringify(status);
+  const head = formatResponseHead(status.code, reasonPhrase(status.code), [
+    ['Content-Type', 'application/json'],
+    ['Content-Length', String(Buffer.byteLength(body))],
+    ...extra,
+    ['Connection', 'close'],
+  ]);
+  return { head, body };
+}

@@ -117,8 +117,21 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   return { kind: 'forward', options };
 }
 
-/** The version in the nearest package.json above this file (client/ in the source tree, dist/client/ when built). */
+// Set at build time by release/bundle.ts (esbuild's `define`) for the single
+// executable, which has no package.json next to it; undeclared elsewhere.
+declare const KUBE_RPF_VERSION: string | undefined;
+
+/**
+ * The version of kubectl-rpf: the one fixed at build time in the single
+ * executable, else the version in the nearest package.json above this file
+ * (client/ in the source tree, dist/client/ when built).
+ */
 export function clientVersion(): string {
+  if (typeof KUBE_RPF_VERSION === 'string') return KUBE_RPF_VERSION;
+  return packageVersion();
+}
+
+function packageVersion(): string {
   for (const path of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };

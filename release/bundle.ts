@@ -33,25 +33,6 @@ export function sourceRewrites(version: string): readonly SourceRewrite[] {
       to: "require('ws')",
       why: 'a require made by createRequire is invisible to the bundler, and there is no node_modules next to the executable: a plain require lets esbuild bundle ws',
     },
-    {
-      file: 'client/cli.ts',
-      from: 'export function clientVersion(): string {\n',
-      to: `export function clientVersion(): string {\n  return ${JSON.stringify(version)};\n`,
-      why: 'the version is read from the package.json next to the module; the executable has none, so the version is fixed at build time',
-    },
-    {
-      // CommonJS has no top-level await; the body of main.ts runs as an async function.
-      file: 'client/main.ts',
-      from: "import module from 'node:module';\n",
-      to: "import module from 'node:module';\n(async () => {\n",
-      why: 'main.ts awaits at the top level, which CommonJS (the only SEA entry format in Node 24) cannot',
-    },
-    {
-      file: 'client/main.ts',
-      from: "setTimeout(() => process.exit(code), 1000).unref();\n",
-      to: "setTimeout(() => process.exit(code), 1000).unref();\n})().catch((error) => { process.stderr.write(`error: ${error?.stack ?? error}\\n`); process.exit(1); });\n",
-      why: 'closes the async function opened above',
-    },
   ];
 }
 
@@ -106,7 +87,9 @@ export async function bundleClient(options: { root: string; outfile: string; ver
     external: ['bufferutil', 'utf-8-validate'],
     // The SEA's main script has CommonJS's __filename (the executable):
     // createRequire gets a real file URL and loads Node's built-in modules.
-    define: { 'import.meta.url': '__kubeRpfModuleUrl' },
+    // KUBE_RPF_VERSION: clientVersion() (client/cli.ts) answers it, as the
+    // executable has no package.json to read.
+    define: { 'import.meta.url': '__kubeRpfModuleUrl', KUBE_RPF_VERSION: JSON.stringify(version) },
     // ("use strict" first: the client's modules are ES modules, strict code.)
     banner: { js: "'use strict';const __kubeRpfModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [rewritePlugin(root, sourceRewrites(version))],

@@ -9,7 +9,18 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { GOAWAY_REASON, MAX_MESSAGE_SIZE, selectSubprotocol } from '../protocol/index.ts';
+import {
+  AGENT_HEALTHZ_PATH,
+  AGENT_SESSIONS_PATH,
+  GOAWAY_REASON,
+  MAX_MESSAGE_SIZE,
+  formatStatusResponse,
+  parseAgentSessionPath,
+  selectSubprotocol,
+  successStatus,
+  type AgentSessionList,
+  type Status,
+} from '../protocol/index.ts';
 import { RpfAgentError, statusFor } from './errors.ts';
 import type { AgentMetrics, AgentErrorType } from './metrics.ts';
 import type { ListenerOpener, OpenedListener } from './netns-listeners.ts';
@@ -107,36 +118,36 @@ export class AgentServer {
   #handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://rpf-agent');
     try {
-      if (url.pathname === '/healthz' && req.method === 'GET') {
+      if (url.pathname === AGENT_HEALTHZ_PATH && req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
         return;
       }
       this.#authenticate(req);
-      if (url.pathname === '/v1/sessions' && req.method === 'GET') {
+      if (url.pathname === AGENT_SESSIONS_PATH && req.method === 'GET') {
         if (req.headers.upgrade) throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', 'unexpected upgrade');
-        const items = [...this.sessions.values()].map((s) => s.summary());
-        this.#json(res, 200, { items });
+        const list: AgentSessionList = { items: [...this.sessions.values()].map((s) => s.summary()) };
+        this.#json(res, 200, list);
         return;
       }
-      const match = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
-      if (match && req.method === 'DELETE') {
-        const session = this.sessions.get(decodeURIComponent(match[1]!));
-        if (!session) throw new RpfAgentError('RPF_ERR_AGENT_SESSION_NOT_FOUND', `reverse port-forward session "${match[1]}" not found`);
+      const id = parseAgentSessionPath(url.pathname);
+      if (id !== undefined && req.method === 'DELETE') {
+        const session = this.sessions.get(id);
+        if (!session) throw new RpfAgentError('RPF_ERR_AGENT_SESSION_NOT_FOUND', `reverse port-forward session "${id}" not found`);
         session.close(GOAWAY_REASON.DELETED, 'the session was deleted by an administrator');
-        this.#json(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 200, details: { name: session.id } });
+        this.#json(res, 200, successStatus({ name: session.id }));
         return;
       }
       throw new RpfAgentError('RPF_ERR_AGENT_NOT_FOUND', `no ${req.method} ${url.pathname} on rpf-agent`);
     } catch (error) {
       const status = statusFor(error);
-      this.#json(res, status.code as number, status);
+      this.#json(res, status.code, status);
     }
   }
 
   async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://rpf-agent');
     this.#authenticate(req);
-    if (url.pathname !== '/v1/sessions') throw new RpfAgentError('RPF_ERR_AGENT_NOT_FOUND', `no upgrade at ${url.pathname} on rpf-agent`);
+    if (url.pathname !== AGENT_SESSIONS_PATH) throw new RpfAgentError('RPF_ERR_AGENT_NOT_FOUND', `no upgrade at ${url.pathname} on rpf-agent`);
     const request = parseSessionRequest(url, req.headers);
     const chosen = selectSubprotocol(req.headers['sec-websocket-protocol']);
     if (!chosen.ok) throw new RpfAgentError('RPF_ERR_AGENT_VERSION_MISMATCH', chosen.error.message);
@@ -215,24 +226,12 @@ export class AgentServer {
     this.#deps.metrics.sessionsTotal.inc({ outcome: code });
     this.#deps.metrics.errors.inc({ type: ERROR_TYPES[code] ?? 'other' });
     this.#deps.log.info({ code, err: (error as Error).message }, 'session request refused');
-    const body = JSON.stringify(status);
     if (!socket.writable) return void socket.destroy();
-    socket.end(
-      `HTTP/1.1 ${status.code} ${reasonPhrase(status.code as number)}\r\n` +
-        'Content-Type: application/json\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+    const { head, body } = formatStatusResponse(status);
+    socket.end(head + body);
   }
 
-  #json(res: ServerResponse, code: number, body: unknown): void {
+  #json(res: ServerResponse, code: number, body: AgentSessionList | Status): void {
     res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
-}
-
-function reasonPhrase(code: number): string {
-  return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' } as Record<number, string>
-  )[code] ?? 'Internal Server Error';
 }

@@ -371,10 +371,16 @@ export class Channel extends Duplex {
     this.#received += bytes.length;
     this.#bytesIn += bytes.length;
     if (bytes.length === 0) return;
-    // Zero-copy only when the slice is most of its backing memory: a small view
-    // would pin a whole message while it waits in a paused reader's buffer.
+    // Zero-copy when the slice is most of its backing memory, or when the
+    // consumer keeps up (flowing, nothing buffered: the view leaves at once,
+    // into the socket's write queue, which pipe() keeps short). A small view
+    // must not wait in a paused reader's buffer, pinning a whole message: at
+    // most the one pushed before the reader stopped ever does. (Issue 9: the
+    // copy was a second GiB allocated per GiB received, 256 KiB DATA frames
+    // being a quarter of a 1 MiB message.)
+    const keepsUp = this.readableFlowing === true && this.readableLength === 0;
     const chunk =
-      bytes.byteLength * 2 >= bytes.buffer.byteLength
+      keepsUp || bytes.byteLength * 2 >= bytes.buffer.byteLength
         ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
         : Buffer.from(bytes);
     this.push(chunk);

@@ -1,8 +1,9 @@
 // Flow control, batching and transport backpressure of a session.
 
+import { Writable } from 'node:stream';
 import test from 'ava';
 import { MAX_MESSAGE_SIZE, Session, decodeMessage, encodeFrame } from '../../protocol/index.ts';
-import type { Frame } from '../../protocol/index.ts';
+import type { Channel, Frame } from '../../protocol/index.ts';
 import { REQUEST, closeOf, collect, openChannel, pattern, sessionPair, ticks } from './session-pair.ts';
 
 test('writes beyond the window wait for WINDOW_ADJUST, which comes only as the reader consumes', async (t) => {
@@ -131,3 +132,79 @@ test('many small writes queued behind one in flight travel as few DATA frames', 
   const frames = pair.sent.agent.slice(before).flatMap((m) => decodeMessage(m)).filter((f) => f.type === 'DATA');
   t.true(frames.length <= 3, `${frames.length} DATA frames`);
 });
+
+// Issue 9: a channel pushes DATA as views into their message while its consumer
+// keeps up (flowing, nothing buffered) and copies them otherwise. A view pins its
+// whole message (1 MiB for a 256 KiB frame); this bounds what pausing can pin.
+const pinningCases: Array<{ name: string; consume: (channel: Channel) => void }> = [
+  {
+    name: "a 'data' listener that pauses in the middle of a message",
+    consume: (channel) => {
+      let seen = 0;
+      channel.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen >= 300 * 1024) channel.pause();
+      });
+    },
+  },
+  {
+    name: 'pipe() into a writable that stops taking bytes',
+    consume: (channel) => {
+      channel.pipe(new Writable({ highWaterMark: 256 * 1024, write: () => {} }));
+    },
+  },
+  {
+    name: 'a reader paused from outside, between messages',
+    consume: (channel) => {
+      let seen = 0;
+      channel.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen >= 1536 * 1024) setImmediate(() => channel.pause());
+      });
+    },
+  },
+];
+
+for (const { name, consume } of pinningCases) {
+  test(`a channel flowing, then paused, pins at most about one message beyond its window: ${name}`, async (t) => {
+    const window = 1024 * 1024;
+    const pair = sessionPair({ client: { initialWindow: window } });
+    // A bulk channel fills the messages, so the watched channel's DATA frames are
+    // small slices of 1 MiB messages: the case where a view pins the most.
+    const bulk = await openChannel(pair);
+    bulk.clientChannel.resume();
+    bulk.agentChannel.write(pattern(8 * window, 3));
+    const { agentChannel, clientChannel } = await openChannel(pair);
+    const viewsWhileFlowing: boolean[] = [];
+    clientChannel.once('data', (chunk: Buffer) => viewsWhileFlowing.push(chunk.buffer.byteLength > chunk.length));
+    consume(clientChannel);
+    const data = pattern(4 * window, 7);
+    for (let offset = 0; offset < data.length; offset += 32 * 1024) {
+      agentChannel.write(data.subarray(offset, offset + 32 * 1024));
+      await ticks(1);
+    }
+    await ticks(40);
+    t.false(clientChannel.readableFlowing === true, 'the consumer paused');
+    t.deepEqual(viewsWhileFlowing, [true], 'a consumer that keeps up gets views, not copies');
+    const held = clientChannel.readableLength;
+    t.true(held > 0 && held <= window, `${held} bytes buffered, at most the window`);
+
+    // Resumed, the channel hands over exactly its buffered chunks first, one by one.
+    const chunks: Buffer[] = [];
+    let taken = 0;
+    clientChannel.unpipe();
+    clientChannel.removeAllListeners('data');
+    clientChannel.on('data', (chunk: Buffer) => {
+      if (taken < held) chunks.push(chunk);
+      taken += chunk.length;
+    });
+    clientChannel.resume();
+    await ticks(1);
+    t.is(chunks.reduce((n, c) => n + c.length, 0), held);
+    const pinned = [...new Set(chunks.map((c) => c.buffer))].reduce((n, b) => n + b.byteLength, 0);
+    t.true(pinned <= window + MAX_MESSAGE_SIZE, `${pinned} bytes of memory behind ${held} buffered bytes`);
+    for (const channel of [clientChannel, bulk.clientChannel]) channel.on('error', () => {});
+    agentChannel.destroy();
+    bulk.agentChannel.destroy();
+  });
+}

@@ -1,8 +1,9 @@
 /**
  * Every error rpf-server answers with, in one table: a stable code
  * (`RPF_ERR_SERVER_<WHAT>`), the HTTP status and Kubernetes `reason` it maps
- * to, a one-line meaning and how to fix it. docs/errors.md is written from
- * this table; tests assert on the code, never on message text.
+ * to, a one-line meaning and how to fix it. docs/errors.md is generated from
+ * this table (npm run errors:doc); tests assert on the code, never on message
+ * text.
  */
 
 /** The Kubernetes `Status.reason` values rpf-server answers with. */

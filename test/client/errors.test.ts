@@ -5,7 +5,7 @@ import type { ClientErrorCode } from '../../client/index.ts';
 test('every client error code is RPF_ERR_CLIENT_<WHAT> with a summary, a fix and a non-zero exit code', (t) => {
   for (const [code, info] of Object.entries(CLIENT_ERROR_CODES)) {
     t.regex(code, /^RPF_ERR_CLIENT_[A-Z_]+$/);
-    t.true(info.summary.length > 0, code);
+    t.true(info.meaning.length > 0, code);
     t.true(info.fix.length > 0, code);
     t.true(Number.isInteger(info.exitCode) && info.exitCode > 0, code);
   }

@@ -1,5 +1,6 @@
 // rpf-agent: wires a completed configuration into a running agent.
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { AgentServer } from './http-server.ts';
 import { AgentMetrics, createMetricsServer } from './metrics.ts';
@@ -14,10 +15,10 @@ export { NetnsListenerOpener } from './netns-listeners.ts';
 export { NetnsResolver } from './netns-resolver.ts';
 export { completeAgentConfig, parseAgentFlags, validateAgentFlags } from './options.ts';
 
-/** A running agent: its API server, metrics server and logger. */
+/** A running agent: its API server, metrics server (none with --metrics-port=0) and logger. */
 export interface RunningAgent {
   agent: AgentServer;
-  metricsServer: Server;
+  metricsServer: Server | undefined;
   log: Logger;
   close(): Promise<void>;
 }
@@ -53,17 +54,38 @@ export async function runAgent(config: CompletedAgentConfig, log: Logger = pino(
       maxConnections: config.maxConnections,
     },
   });
-  const metricsServer = createMetricsServer(metrics);
-  await new Promise<void>((resolve) => agent.server.listen(config.securePort, config.bindAddress, resolve));
-  await new Promise<void>((resolve) => metricsServer.listen(config.metricsPort, resolve));
-  log.info({ port: config.securePort, metricsPort: config.metricsPort }, 'rpf-agent listening');
+  await listen(agent.server, config.securePort, config.bindAddress);
+  // --metrics-port=0 turns metrics off, as rpf-server's does.
+  const metricsServer = config.metricsPort > 0 ? createMetricsServer(metrics) : undefined;
+  if (metricsServer !== undefined) {
+    try {
+      await listen(metricsServer, config.metricsPort, config.bindAddress);
+    } catch (error) {
+      await agent.close();
+      throw new Error(`--metrics-port: cannot listen on ${config.bindAddress}:${config.metricsPort}: ${(error as Error).message}`, { cause: error });
+    }
+    // After listening, an error on the metrics server is logged, never a crash.
+    metricsServer.on('error', (error) => log.warn({ err: error.message }, 'metrics server error'));
+  }
+  log.info({ port: config.securePort, metricsPort: metricsServer === undefined ? undefined : config.metricsPort }, 'rpf-agent listening');
   return {
     agent,
     metricsServer,
     log,
     async close() {
-      metricsServer.close();
+      metricsServer?.close();
       await agent.close();
     },
   };
+}
+
+/** Listens, rejecting on an error (a port in use) instead of throwing it as an uncaught 'error' event. */
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

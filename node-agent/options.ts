@@ -43,6 +43,7 @@ const DEFAULTS: AgentFlags = {
   'tls-private-key-file': '',
   'client-ca-file': '',
   'allowed-client-names': 'rpf-server',
+  // 0 turns metrics off, as rpf-server's --metrics-port.
   'metrics-port': '9464',
   'proc-root': '/proc',
   nsenter: 'nsenter',

@@ -12,7 +12,7 @@ import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
 import type { ListenerOpener, ListenerSpec, NetnsRef, OpenedListener } from '../../node-agent/netns-listeners.ts';
 import type { PodProcess } from '../../node-agent/netns-resolver.ts';
-import { GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, type RpfProtocolError } from '../../protocol/index.ts';
+import { GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, type Channel, type RpfProtocolError } from '../../protocol/index.ts';
 import { connectResettable } from '../helpers/resettable-tls.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
@@ -162,11 +162,16 @@ test('a session reports its listeners, lists itself, and a pod connection become
     t.is(agent.sessions.size, 1);
     const [summary] = [...agent.sessions.values()].map((s) => s.summary());
     t.like(summary, { namespace: 'dev', pod: 'api', podUID: UID, user: 'alice' });
-    const channelOpened = new Promise<void>((resolve) => opened.session!.once('open', () => resolve()));
+    const channelOpened = new Promise<Channel>((resolve) => opened.session!.once('open', resolve));
     const pod = net.connect({ host: '127.0.0.1', port: listeners[0]!.port });
-    await channelOpened;
+    await new Promise((resolve) => pod.once('connect', resolve));
+    const channel = await channelOpened;
+    // The channel is this pod connection: its listener, and its peer as the pod side sees itself.
+    t.is(channel.listenerPort, listeners[0]!.port);
+    t.is(channel.address, '127.0.0.1');
+    t.is(channel.peer, `127.0.0.1:${pod.localPort}`);
+    t.like([...agent.sessions.values()][0]!.summary(), { connections: { open: 1, total: 1 } });
     pod.destroy();
-    t.pass();
   } finally {
     opened.ws?.terminate();
     await agent.close();
@@ -192,7 +197,14 @@ test('a client without rpf-server\'s certificate gets 401 and no session', async
 });
 
 test('a client offering only an unknown protocol version is refused with 400 before any listener opens', async (t) => {
-  const { agent, port } = await startAgent();
+  let opens = 0;
+  const countingOpener: ListenerOpener = {
+    async open(netns, specs) {
+      opens++;
+      return localOpener.open(netns, specs);
+    },
+  };
+  const { agent, port } = await startAgent({}, countingOpener);
   try {
     const result = await new Promise<{ status?: number; body?: string }>((resolve) => {
       const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/sessions?namespace=dev&pod=api&podUID=${UID}&ports=8080`, ['v9.rpf.kube-rpf.dev'], tlsOptions({
@@ -209,6 +221,8 @@ test('a client offering only an unknown protocol version is refused with 400 bef
     });
     t.is(result.status, 400);
     t.like(JSON.parse(result.body ?? '{}'), { details: { causes: [{ reason: 'RPF_ERR_AGENT_VERSION_MISMATCH' }] } });
+    t.is(opens, 0, 'no listener was opened for the refused request');
+    t.is(agent.sessions.size, 0);
   } finally {
     await agent.close();
   }

@@ -228,14 +228,37 @@ test('a rotated CA bundle is picked up on reload and reported once per change', 
   t.deepEqual(cas, [pki.otherCa.cert, pki.frontProxyCa.cert]);
 });
 
+/** Waits for `promise`, failing after `ms`; the timer also keeps the process alive while the authenticator's own (unref'd) timers run. */
+async function within<T>(promise: Promise<T>, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('start() keeps retrying until the ConfigMap can be read', async (t) => {
   const kube = fakeKube({ configMap: undefined });
-  const auth = new FrontProxyAuthenticator({ kube, clock: fakeClock(NOW), logger: memoryLogger('silent').logger, retryMs: 5, refreshMs: 1000 });
+  // Synchronised on what happens, not on time: every read of the ConfigMap, and the load that succeeds.
+  let reads = 0;
+  let thirdRead: () => void = () => {};
+  const readThreeTimes = new Promise<void>((resolve) => (thirdRead = resolve));
+  const read = kube.getConfigMapData.bind(kube);
+  kube.getConfigMapData = async (namespace, name) => {
+    if (++reads === 3) thirdRead();
+    return read(namespace, name);
+  };
+  let loaded: (caPem: string) => void = () => {};
+  const caLoaded = new Promise<string>((resolve) => (loaded = resolve));
+  const auth = new FrontProxyAuthenticator({ kube, clock: fakeClock(NOW), logger: memoryLogger('silent').logger, retryMs: 5, refreshMs: 60_000, onCaChange: (caPem) => loaded(caPem) });
   auth.start();
   t.teardown(() => auth.stop());
-  await new Promise((r) => setTimeout(r, 20));
-  t.false(auth.ready);
+  await within(readThreeTimes);
+  t.false(auth.ready, 'three failed reads leave it not ready');
   kube.configMap = configMap();
-  for (let i = 0; i < 100 && !auth.ready; i++) await new Promise((r) => setTimeout(r, 5));
+  t.is(await within(caLoaded), pki.frontProxyCa.cert);
   t.true(auth.ready);
+  t.true(reads >= 4, 'it read again after the failures');
 });

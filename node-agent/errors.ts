@@ -3,6 +3,8 @@
 // is generated from it: npm run errors:doc). rpf-server relays these unchanged
 // to the user, so messages are written for the person running `kubectl rpf`.
 
+import { failureStatus, type Status } from '../protocol/index.ts';
+
 /** One row of {@link AGENT_ERROR_CODES}. */
 export interface AgentErrorInfo {
   readonly status: number;
@@ -15,7 +17,7 @@ export interface AgentErrorInfo {
 
 /** Every agent error code with its HTTP status, Status reason, meaning and fix. */
 export const AGENT_ERROR_CODES = Object.freeze({
-  RPF_ERR_AGENT_UNAUTHORIZED: { status: 401, reason: 'Unauthorized', meaning: 'the caller presented no client certificate of rpf-server', fix: 'Only rpf-server may call the agent; use `kubectl rpf`. If rpf-server itself gets this, its agent client certificate (Secret kube-rpf-certs) does not match the agent CA: `helm upgrade` after deleting the Secret re-issues both.' },
+  RPF_ERR_AGENT_UNAUTHORIZED: { status: 401, reason: 'Unauthorized', meaning: 'the caller presented no client certificate of rpf-server', fix: 'Only rpf-server may call the agent; use `kubectl rpf`. If rpf-server itself gets this, its agent client certificate (Secret rpf-agent-client-certs, or rpf-agent-client-tls with cert-manager) and the agent\'s serving certificate (rpf-agent-certs, or rpf-agent-tls) are not signed by the same agent CA: delete both Secrets and run `helm upgrade` (with cert-manager, it re-issues them itself).' },
   RPF_ERR_AGENT_BAD_REQUEST: { status: 400, reason: 'BadRequest', meaning: 'the session request is malformed', fix: 'A client or server bug or a version skew between rpf-server and rpf-agent; upgrade both from the same chart.' },
   RPF_ERR_AGENT_NOT_UPGRADE: { status: 400, reason: 'BadRequest', meaning: 'a session must be opened with a WebSocket upgrade', fix: 'Open sessions with a WebSocket upgrade (kubectl rpf does).' },
   RPF_ERR_AGENT_VERSION_MISMATCH: { status: 400, reason: 'BadRequest', meaning: 'the client speaks no tunnel protocol version the agent speaks', fix: 'Upgrade kubectl-rpf or the cluster\'s kube-rpf so both speak a common protocol version (the message names both).' },
@@ -49,18 +51,9 @@ export class RpfAgentError extends Error {
   }
 }
 
-/** The Kubernetes `Status` object for an error (unknown errors become InternalError). */
-export function statusFor(error: unknown, details?: { name?: string; kind?: string }): Record<string, unknown> {
+/** The Kubernetes `Status` object for an error (unknown errors become InternalError), built by protocol/agent-api.ts as rpf-server's are. */
+export function statusFor(error: unknown, details?: { name?: string; kind?: string }): Status {
   const agentError =
     error instanceof RpfAgentError ? error : new RpfAgentError('RPF_ERR_AGENT_INTERNAL', `rpf-agent: ${String((error as Error)?.message ?? error)}`);
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: agentError.message,
-    reason: agentError.reason,
-    details: { ...details, causes: [{ reason: agentError.code, message: agentError.message }] },
-    code: agentError.status,
-  };
+  return failureStatus({ status: agentError.status, reason: agentError.reason, message: agentError.message, details: { ...details, causes: [{ reason: agentError.code, message: agentError.message }] } });
 }

@@ -32,6 +32,7 @@ test('-h and --help ask for the usage, --version for the version', (t) => {
   t.deepEqual(parseCommandLine(['--version']), { kind: 'version' });
 });
 
+// Each message is the CLI's one `error:` line, kubectl's wording: a user contract, so its text is asserted.
 const badArgs: Array<{ name: string; argv: string[]; message: string }> = [
   { name: 'an unknown flag', argv: ['--bogus', 'pod', '80'], message: 'unknown flag: --bogus' },
   { name: 'a flag without its value', argv: ['pod', '80', '-n'], message: 'flag needs an argument: --namespace' },
@@ -63,12 +64,14 @@ test('--help prints the usage on stdout and exits 0', async (t) => {
   t.is(code, 0);
   t.is(stdout.join('\n'), USAGE.trimEnd());
   t.deepEqual(stderr, []);
+  // The usage line is the CLI's stdout, kubectl's form: a user contract.
   t.regex(USAGE, /kubectl rpf TYPE\/NAME \[options\] REMOTE\[:LOCAL\]/);
 });
 
 test('--version prints one line on stdout', async (t) => {
   const { code, stdout } = await cli(['--version']);
   t.is(code, 0);
+  // The version line is the CLI's stdout, read by scripts and krew checks: a user contract.
   t.regex(stdout[0] ?? '', /^kubectl-rpf \d+\.\d+\.\d+/);
 });
 
@@ -76,6 +79,7 @@ test('a bad command line is one error line on stderr and exit code 1', async (t)
   const { code, stdout, stderr } = await cli(['--bogus']);
   t.is(code, 1);
   t.deepEqual(stdout, []);
+  // The one `error:` line is the CLI's contract with its user: its text is asserted.
   t.deepEqual(stderr, ['error: unknown flag: --bogus']);
 });
 
@@ -83,6 +87,7 @@ test('a bad port spec is one error line quoting the token', async (t) => {
   const { code, stderr } = await cli(['--kubeconfig', '/nonexistent', 'pod/web', '80a:3000']);
   t.is(code, 1);
   t.is(stderr.length, 1);
+  // The one `error:` line quoting the token (KEP-5695's grammar): a user contract.
   t.true(stderr[0]?.startsWith('error: invalid port spec "80a:3000": '));
 });
 
@@ -90,5 +95,6 @@ test('an unreadable kubeconfig is one error line', async (t) => {
   const { code, stderr } = await cli(['--kubeconfig', '/nonexistent/kubeconfig', 'pod/web', '8080']);
   t.is(code, 1);
   t.is(stderr.length, 1);
+  // The one `error:` line, naming the file: a user contract.
   t.true(stderr[0]?.startsWith('error: cannot load kubeconfig /nonexistent/kubeconfig: '));
 });

@@ -47,6 +47,8 @@ function errno(code: string, errnoValue: number, extra: Record<string, unknown>)
   return Object.assign(new Error(`${code}`), { code, errno: errnoValue, ...extra });
 }
 
+// describeDialError words the forwarder's stderr line (`an error occurred forwarding 8080 -> 3000: dial tcp ...`),
+// kubectl port-forward's own: a user contract, so the text is asserted.
 test('a refused dial is worded as Go and kubectl word it', (t) => {
   const error = errno('ECONNREFUSED', -111, { syscall: 'connect', address: '127.0.0.1', port: 3000 });
   t.is(describeDialError(error, 'localhost', 3000), 'dial tcp 127.0.0.1:3000: connect: connection refused');

@@ -22,6 +22,7 @@ test('an unknown context is a KUBECONFIG error in kubectl\'s words', (t) => {
   const file = writeKubeconfig({ server: 'https://10.0.0.1:6443' });
   const error = t.throws(() => loadKubeContext({ kubeconfig: file, context: 'nope' }), { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_KUBECONFIG');
+  // kubectl's words, carried by the CLI's one `error:` line: a user contract.
   t.is(error?.message, 'context "nope" does not exist');
 });
 
@@ -51,6 +52,7 @@ const apiServicePath = '/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.rpf
 test('a missing APIService fails with the fixed "not installed" message', async (t) => {
   const error = await t.throwsAsync(checkInstalled(fakeReader({})), { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_NOT_INSTALLED');
+  // The CLI's one `error:` line for a cluster without kube-rpf, as the README quotes it: a user contract.
   t.is(error?.message, 'kube-rpf is not installed in this cluster (APIService v1alpha1.rpf.kube-rpf.dev not found)');
 });
 
@@ -70,5 +72,6 @@ test('an unavailable APIService fails with NOT_AVAILABLE and the reason', async 
   });
   const error = await t.throwsAsync(checkInstalled(reader), { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_NOT_AVAILABLE');
+  // The CLI's one `error:` line carries kube-apiserver's reason, the user's only clue: a user contract.
   t.regex(error?.message ?? '', /MissingEndpoints/);
 });

@@ -41,6 +41,7 @@ test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stde
   t.teardown(() => service.close());
   const agent = cluster.nextAgent();
   const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  // The Forwarding and Handling lines are the CLI's stdout, a user contract: their text is asserted.
   t.deepEqual(await run.stdoutLines(2), [
     `Forwarding from 127.0.0.1:8080 in pod default/web-1 -> localhost:${service.port}`,
     `Forwarding from [::1]:8080 in pod default/web-1 -> localhost:${service.port}`,
@@ -68,6 +69,7 @@ test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
   t.is(await run.exited, 1);
   const lines = run.err().split('\n').filter(Boolean);
   t.is(lines.length, 1);
+  // The one `error:` line is the CLI's contract with its user: its text is asserted.
   t.true(lines[0]?.startsWith("error: lost connection to the pod's reverse port-forward: "));
 });
 
@@ -93,6 +95,7 @@ test('a refused upgrade is one error line with the Status message and exit code 
   const run = kubectlRpf(cluster, ['web-1', '8080:3000']);
   t.is(await run.exited, 1);
   t.is(run.out(), '');
+  // The one `error:` line, KEP-5695's message verbatim: a user contract.
   t.is(run.err(), `error: ${message}\n`);
 });
 
@@ -107,5 +110,6 @@ test('an older Node.js on PATH is one error line naming the version needed, exit
   const [code] = await once(child, 'exit');
   t.is(code, 1);
   t.is(stdout, '');
+  // The one `error:` line, naming the version needed: a user contract.
   t.regex(stderr, /^error: kubectl-rpf needs Node\.js 22\.12 or newer; \S+ is v20\.11\.1\n$/);
 });

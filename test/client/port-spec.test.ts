@@ -39,7 +39,7 @@ for (const c of invalid) {
   test(`parsePortSpec rejects ${c.name}, quoting the spec`, (t) => {
     const error = t.throws(() => parsePortSpec(c.spec), { instanceOf: RpfClientError });
     t.is(error?.code, 'RPF_ERR_CLIENT_INVALID_PORT_SPEC');
-    // The fixed user-facing shape: `invalid port spec "TOKEN": ...`.
+    // KEP-5695's shape, `invalid port spec "TOKEN": ...`, is the CLI's one `error:` line: a user contract.
     t.true(error?.message.startsWith(`invalid port spec ${c.quoted}: `));
   });
 }
@@ -55,6 +55,7 @@ test('parsePortSpecs keeps the order of the specs', (t) => {
 test('parsePortSpecs rejects a non-zero remote port named twice', (t) => {
   const error = t.throws(() => parsePortSpecs(['8080:3000', '8080:4000']), { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_INVALID_PORT_SPEC');
+  // The CLI's one `error:` line quotes the second spec: a user contract.
   t.true(error?.message.startsWith('invalid port spec "8080:4000": '));
 });
 
@@ -69,6 +70,7 @@ test('parsePortSpecs allows several 0:LOCAL specs and a shared local port', (t) 
 test('parsePortSpecs reports every bad spec in one error', (t) => {
   const error = t.throws(() => parsePortSpecs(['x', '8080', 'y:1']), { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_INVALID_PORT_SPEC');
+  // Every bad spec quoted in the CLI's one `error:` line: a user contract.
   t.regex(error?.message ?? '', /"x".*; invalid port spec "y:1"/);
 });
 

@@ -10,6 +10,7 @@ test('a Status message becomes the error message verbatim', (t) => {
     details: { causes: [{ reason: 'RPF_ERR_AGENT_PORT_IN_USE', message: '...' }] },
   }), 'error upgrading connection');
   t.is(error.code, 'RPF_ERR_CLIENT_UPSTREAM');
+  // KEP-5695's message, relayed verbatim as the CLI's one `error:` line: a user contract.
   t.is(error.message, 'error creating reverse port-forward listener: port 8080 already in use');
   t.is(error.status, 409);
   t.is(error.upstreamCode, 'RPF_ERR_AGENT_PORT_IN_USE');
@@ -42,11 +43,13 @@ test("the agent's version mismatch is VERSION_MISMATCH", (t) => {
 test('a plain-text body is quoted briefly after the context', (t) => {
   const error = statusError(502, {}, `bad gateway\nmore lines\n${'x'.repeat(500)}`, 'error upgrading connection');
   t.is(error.code, 'RPF_ERR_CLIENT_UPSTREAM');
+  // The CLI's one `error:` line, in kubectl's words: a user contract.
   t.is(error.message, 'error upgrading connection: the server answered 502 Bad Gateway: bad gateway');
 });
 
 test('a Status without a message names the HTTP status and reason', (t) => {
   const body = JSON.stringify({ kind: 'Status', code: 503, reason: 'ServiceUnavailable' });
+  // The CLI's one `error:` line: a user contract.
   t.is(statusError(503, {}, body, 'error upgrading connection').message, 'error upgrading connection: the server answered 503 Service Unavailable (ServiceUnavailable)');
 });
 

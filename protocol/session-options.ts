@@ -24,7 +24,9 @@ export type SessionRole = 'agent' | 'client';
  * Hands one message to the transport. If the function declares a second
  * parameter, call `done` once the message left (ws: `ws.send(m, done)`); the
  * session then holds DATA while more than `sendHighWaterMark` bytes are not
- * done. A one-parameter function opts out of that transport backpressure.
+ * done, and reuses the message's memory after `done`: a transport must not
+ * read the message after calling it (ws has written it by then; an in-memory
+ * transport copies it). A one-parameter function opts out of both.
  */
 export type SendFunction = (message: Buffer, done: (error?: Error | null) => void) => void;
 

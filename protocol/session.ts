@@ -113,7 +113,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#options = o;
     this.role = o.role;
     this.#batcher = new WriteBatcher({
-      send: (message, controlBytes) => this.#transmit(message, controlBytes),
+      send: (message, controlBytes, release) => this.#transmit(message, controlBytes, release),
+      // Only a transport that says when it is done with a message lets us reuse its memory.
+      reuse: o.sendUsesDone,
       // Frames queued outside receive() (a dial that completed, a reader that
       // consumed, a pod connection) are checked against the bound here, at the
       // top of a tick, never in the middle of a channel's own code.
@@ -442,10 +444,10 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!this.#closed && this.#controlBacklog() > this.#options.maxControlBacklog) this.#fail(this.#controlBacklogError());
   }
 
-  #transmit(message: Buffer, controlBytes: number): void {
+  #transmit(message: Buffer, controlBytes: number, release?: () => void): void {
     this.#stats.messagesOut++;
     this.#stats.wireBytesOut += message.length;
-    this.#gate.transmit(message, controlBytes);
+    this.#gate.transmit(message, controlBytes, release);
   }
 
   #fail(error: RpfProtocolError): void {

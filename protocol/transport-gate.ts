@@ -49,9 +49,9 @@ export class TransportGate {
 
   /**
    * Hands a message to the transport and counts it, and the `controlBytes`
-   * among it, until `done`.
+   * among it, until `done`; then runs `release` (the memory may be reused).
    */
-  transmit(message: Buffer, controlBytes = 0): void {
+  transmit(message: Buffer, controlBytes = 0, release?: () => void): void {
     const { send, sendUsesDone } = this.#options;
     this.#transmitted++;
     if (!sendUsesDone) {
@@ -71,6 +71,8 @@ export class TransportGate {
         this.#options.onError(error);
         return;
       }
+      // Written: the message's memory may be reused (never after a failed send).
+      release?.();
       this.#confirmed();
       this.wake();
     });

@@ -6,13 +6,26 @@ import { prepareFrame } from './codec.ts';
 import type { EncodedFrame } from './codec.ts';
 import type { Frame } from './frames.ts';
 
+/** Messages of at least this many bytes are built in reusable buffers (when `reuse` is on). */
+export const REUSED_MESSAGE_MIN = 64 * 1024;
+/** Reusable message buffers per batcher, lent or free; each is `maxMessageSize` bytes. */
+export const REUSED_MESSAGE_BUFFERS = 4;
+
 /** Options of {@link WriteBatcher}. */
 export interface WriteBatcherOptions {
   /**
    * Hands one finished message to the transport, with how many of its bytes
    * are control frames (everything but DATA), for the session's control backlog.
+   * When `release` is given, the message's memory is reused once it is called:
+   * the transport calls it only when it no longer reads the message.
    */
-  send: (message: Buffer, controlBytes: number) => void;
+  send: (message: Buffer, controlBytes: number, release?: () => void) => void;
+  /**
+   * Build large messages in buffers the transport hands back (issue 9: a fresh
+   * 1 MiB buffer per message lives until it is written, outlives the young
+   * generation, and costs the sender major garbage collections).
+   */
+  reuse?: boolean;
   /** Runs `fn` once the current tick's work is done (default: setImmediate). */
   schedule: (fn: () => void) => void;
   /** Largest message; a frame that would overflow the current batch flushes it first. */
@@ -34,6 +47,10 @@ export class WriteBatcher {
   #callbacks: Array<() => void> = [];
   #scheduled = false;
   #closed = false;
+  /** Free buffers of maxMessageSize bytes; emptied when the batcher goes quiet. */
+  #free: Buffer[] = [];
+  /** Reusable buffers handed to the transport and not yet released. */
+  #lent = 0;
 
   constructor(options: WriteBatcherOptions) {
     this.#options = options;
@@ -81,10 +98,12 @@ export class WriteBatcher {
     this.#controlSize = 0;
     this.#callbacks = [];
     if (frames.length > 0) {
-      const message = Buffer.allocUnsafe(size);
+      const backing = this.#reusable(size);
+      const message = backing === undefined ? Buffer.allocUnsafe(size) : backing.subarray(0, size);
       let offset = 0;
       for (const f of frames) offset = f.writeInto(message, offset);
-      this.#options.send(message, controlSize);
+      if (backing === undefined) this.#options.send(message, controlSize);
+      else this.#lend(message, controlSize, backing);
     }
     for (const cb of callbacks) cb();
     this.#options.onFlushed?.();
@@ -98,11 +117,40 @@ export class WriteBatcher {
   close(): Array<() => void> {
     const callbacks = this.#callbacks;
     this.#closed = true;
+    this.#free = [];
     this.#frames = [];
     this.#size = 0;
     this.#controlSize = 0;
     this.#callbacks = [];
     return callbacks;
+  }
+
+  // A buffer of maxMessageSize bytes for a message of `size`, or undefined for a
+  // fresh allocation of its own size. At most REUSED_MESSAGE_BUFFERS exist at
+  // once, lent or free: a new one is made only while fewer are lent and none is
+  // free. So a peer that does not read (messages stay lent) makes us hold at most
+  // that many, never one per message in flight, whatever the messages' sizes.
+  #reusable(size: number): Buffer | undefined {
+    const big = this.#options.reuse === true && size >= REUSED_MESSAGE_MIN && size <= this.#options.maxMessageSize;
+    if (!big) {
+      // A small message after the lent ones came back: the batcher went quiet
+      // (at the latest a keepalive PING), and keeps no big buffers.
+      if (this.#lent === 0) this.#free.length = 0;
+      return undefined;
+    }
+    if (this.#free.length > 0) return this.#free.pop();
+    return this.#lent < REUSED_MESSAGE_BUFFERS ? Buffer.allocUnsafeSlow(this.#options.maxMessageSize) : undefined;
+  }
+
+  #lend(message: Buffer, controlSize: number, backing: Buffer): void {
+    this.#lent++;
+    let released = false;
+    this.#options.send(message, controlSize, () => {
+      if (released) return;
+      released = true;
+      this.#lent--;
+      if (!this.#closed && this.#free.length < REUSED_MESSAGE_BUFFERS) this.#free.push(backing);
+    });
   }
 
   #schedule(): void {

@@ -27,7 +27,9 @@ export interface SessionPair {
 export function sessionPair(options: PairOptions = {}): SessionPair {
   let cut = false;
   const sent = { agent: [] as Buffer[], client: [] as Buffer[] };
-  const link = (from: 'agent' | 'client') => (message: Buffer, done: (error?: Error | null) => void) => {
+  const link = (from: 'agent' | 'client') => (sentMessage: Buffer, done: (error?: Error | null) => void) => {
+    // A transport takes the bytes (ws writes them to the socket): after done the session reuses the memory.
+    const message = Buffer.from(sentMessage);
     sent[from].push(message);
     setImmediate(() => {
       done();

@@ -73,7 +73,8 @@ test('a transport that has not taken its messages holds DATA but not control fra
     keepaliveIntervalMs: 0,
     sendHighWaterMark: 64 * 1024,
     send: (message, callback) => {
-      sent.push(...decodeMessage(message));
+      // A copy: after the callback the session reuses the message's memory.
+      sent.push(...decodeMessage(Buffer.from(message)));
       done.push(() => callback());
     },
   });

@@ -35,7 +35,8 @@ function stuckSession(options: Omit<SessionOptions, 'send'>) {
     keepaliveIntervalMs: 0,
     ...options,
     send: (message, done) => {
-      messages.push(message);
+      // A copy: once confirmed, the session may reuse the message's memory.
+      messages.push(Buffer.from(message));
       unconfirmed.push(() => done());
     },
   });

@@ -292,8 +292,8 @@ test('the agent channel emits accepted once, when OPEN_OK arrives', async (t) =>
 test('sessions joined by a transport that delivers synchronously still carry everything', async (t) => {
   let agent: Session | undefined;
   let client: Session | undefined;
-  agent = new Session({ role: 'agent', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (client?.receive(m), done()) });
-  client = new Session({ role: 'client', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (agent?.receive(m), done()) });
+  agent = new Session({ role: 'agent', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (client?.receive(Buffer.from(m)), done()) });
+  client = new Session({ role: 'client', keepaliveIntervalMs: 0, initialWindow: 2048, send: (m, done) => (agent?.receive(Buffer.from(m)), done()) });
   const echoed = new Promise<void>((resolve) =>
     client.on('open', (channel) => {
       channel.accept();

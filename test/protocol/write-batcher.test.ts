@@ -1,6 +1,6 @@
 import test from 'ava';
 import { decodeMessage } from '../../protocol/index.ts';
-import { WriteBatcher } from '../../protocol/write-batcher.ts';
+import { REUSED_MESSAGE_BUFFERS, REUSED_MESSAGE_MIN, WriteBatcher } from '../../protocol/write-batcher.ts';
 
 function batcher(maxMessageSize = 1024) {
   const messages: Buffer[] = [];
@@ -97,4 +97,57 @@ test('each message is sent with the bytes of its control frames, which pendingCo
   b.push({ type: 'EOF', channel: 1 });
   b.close();
   t.is(b.pendingControlBytes, 0, 'close() drops them');
+});
+
+test('large messages reuse their memory only after the transport released it, and a quiet batcher keeps none', (t) => {
+  const sent: Array<{ message: Buffer; release?: () => void }> = [];
+  const max = 256 * 1024;
+  const b = new WriteBatcher({ send: (message, _control, release) => sent.push({ message, release }), schedule: () => {}, maxMessageSize: max, reuse: true });
+  const data = Buffer.alloc(100 * 1024, 1);
+  b.push({ type: 'DATA', channel: 1, data });
+  b.flush();
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(100 * 1024, 2) });
+  b.flush();
+  const [first, second] = sent;
+  t.truthy(first?.release);
+  t.not(first?.message.buffer, second?.message.buffer, 'a lent buffer is not handed out again');
+  first?.release?.();
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(100 * 1024, 3) });
+  b.flush();
+  t.is(sent[2]?.message.buffer, first?.message.buffer, 'a released buffer is reused');
+  const [frame] = decodeMessage(second?.message as Buffer);
+  t.true(frame?.type === 'DATA' && frame.data.every((x) => x === 2), 'reuse never touches a message still lent');
+  // Small messages: pooled allocations, and once nothing is lent the big buffers go.
+  second?.release?.();
+  sent[2]?.release?.();
+  b.push({ type: 'EOF', channel: 1 });
+  b.flush();
+  t.is(sent[3]?.release, undefined);
+  b.push({ type: 'DATA', channel: 1, data });
+  b.flush();
+  t.not(sent[4]?.message.buffer, first?.message.buffer, 'the quiet batcher dropped its buffers');
+});
+
+test('however many messages the transport has not released, at most four reusable buffers exist', (t) => {
+  const sent: Array<{ message: Buffer; release?: () => void }> = [];
+  const max = 256 * 1024;
+  const b = new WriteBatcher({ send: (message, _control, release) => sent.push({ message, release }), schedule: () => {}, maxMessageSize: max, reuse: true });
+  // Small big-enough messages, none released: a peer that does not read.
+  for (let i = 0; i < 10; i++) {
+    b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(REUSED_MESSAGE_MIN, i) });
+    b.flush();
+  }
+  const reused = sent.filter((s) => s.release !== undefined);
+  t.is(reused.length, REUSED_MESSAGE_BUFFERS);
+  t.true(reused.every((s) => s.message.buffer.byteLength === max));
+  const fresh = sent.filter((s) => s.release === undefined);
+  t.true(fresh.every((s) => s.message.buffer.byteLength < max), 'the rest are allocated at their own size');
+  // One released: the next message takes that buffer, and still no fifth one is made.
+  reused[0]?.release?.();
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(REUSED_MESSAGE_MIN, 11) });
+  b.flush();
+  b.push({ type: 'DATA', channel: 1, data: Buffer.alloc(REUSED_MESSAGE_MIN, 12) });
+  b.flush();
+  t.is(sent.at(-2)?.message.buffer, reused[0]?.message.buffer);
+  t.is(sent.at(-1)?.release, undefined);
 });

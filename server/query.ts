@@ -13,6 +13,7 @@
  * field path ("ports[1]"), quoting the value.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { DEFAULT_LISTEN_ADDRESSES } from '../protocol/index.ts';
 import { RpfServerError } from './errors.ts';
 import type { StatusCause } from './errors.ts';
 import { coversAllPorts, formatPortRanges, inPortRanges } from './port-ranges.ts';
@@ -31,8 +32,8 @@ export interface TunnelQuery {
   readonly explicitAddresses: boolean;
 }
 
-/** Addresses used when the request names none. */
-export const DEFAULT_ADDRESSES: readonly string[] = ['127.0.0.1', '::1'];
+/** Addresses used when the request names none: the agent's own default (protocol/agent-api.ts), which it applies when none is sent. */
+export const DEFAULT_ADDRESSES: readonly string[] = DEFAULT_LISTEN_ADDRESSES;
 
 /** Most ports and addresses one request may name. */
 export const MAX_PORTS = 64;

@@ -43,24 +43,21 @@ export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = Object.freeze(['127.0
 /** The default address that is best effort: a pod without IPv6 still gets its IPv4 listener. */
 export const BEST_EFFORT_DEFAULT_ADDRESS = '::1';
 
-/** What a session request asks for. */
-export interface AgentSessionQuery {
+/** A session request's query, its ports as `Port`. */
+export interface AgentSessionQueryOf<Port> {
   readonly namespace: string;
   readonly pod: string;
   readonly podUID: string;
-  readonly ports: readonly number[];
+  readonly ports: readonly Port[];
   /** Empty: the agent's {@link DEFAULT_LISTEN_ADDRESSES}. */
   readonly addresses: readonly string[];
 }
 
-/** A session request's query as it arrived, before the agent checks it (ports as the text sent). */
-export interface RawAgentSessionQuery {
-  readonly namespace: string;
-  readonly pod: string;
-  readonly podUID: string;
-  readonly ports: readonly string[];
-  readonly addresses: readonly string[];
-}
+/** What a session request asks for. */
+export type AgentSessionQuery = AgentSessionQueryOf<number>;
+
+/** A session request's query as it arrived, before the agent checks it (ports as the text sent, to quote in errors). */
+export type RawAgentSessionQuery = AgentSessionQueryOf<string>;
 
 /** The path and query of a session request. */
 export function formatAgentSessionRequest(query: AgentSessionQuery): string {

@@ -116,6 +116,7 @@ export type {
   AgentSessionList,
   AgentSessionListener,
   AgentSessionQuery,
+  AgentSessionQueryOf,
   AgentSessionSummary,
   HeaderLine,
   RawAgentSessionQuery,

@@ -7,6 +7,7 @@ import { failureStatus, type Status } from '../protocol/index.ts';
 
 /** One row of {@link AGENT_ERROR_CODES}. */
 export interface AgentErrorInfo {
+  /** HTTP status of the response (0: never sent over HTTP). */
   readonly status: number;
   readonly reason: string;
   /** What happened, in one line. */
@@ -17,6 +18,7 @@ export interface AgentErrorInfo {
 
 /** Every agent error code with its HTTP status, Status reason, meaning and fix. */
 export const AGENT_ERROR_CODES = Object.freeze({
+  RPF_ERR_AGENT_INVALID_OPTIONS: { status: 0, reason: 'InternalError', meaning: 'rpf-agent was started with invalid flags; it exits at once', fix: 'Correct the flags named in the message (every invalid one is listed, with its field) in the DaemonSet or chart values.' },
   RPF_ERR_AGENT_UNAUTHORIZED: { status: 401, reason: 'Unauthorized', meaning: 'the caller presented no client certificate of rpf-server', fix: 'Only rpf-server may call the agent; use `kubectl rpf`. If rpf-server itself gets this, its agent client certificate (Secret rpf-agent-client-certs, or rpf-agent-client-tls with cert-manager) and the agent\'s serving certificate (rpf-agent-certs, or rpf-agent-tls) are not signed by the same agent CA: delete both Secrets and run `helm upgrade` (with cert-manager, it re-issues them itself).' },
   RPF_ERR_AGENT_BAD_REQUEST: { status: 400, reason: 'BadRequest', meaning: 'the session request is malformed', fix: 'A client or server bug or a version skew between rpf-server and rpf-agent; upgrade both from the same chart.' },
   RPF_ERR_AGENT_NOT_UPGRADE: { status: 400, reason: 'BadRequest', meaning: 'a session must be opened with a WebSocket upgrade', fix: 'Open sessions with a WebSocket upgrade (kubectl rpf does).' },

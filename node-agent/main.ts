@@ -1,10 +1,17 @@
 #!/usr/bin/env node
-// rpf-agent entry point: flags in, agent running, SIGTERM ends every session
-// cleanly (GOAWAY to each client) before exiting.
-import { completeAgentConfig, parseAgentFlags, runAgent } from './index.ts';
+// rpf-agent entry point: flags -> completed config -> run; SIGTERM ends every
+// session cleanly (GOAWAY to each client) before exiting. Bad flags exit 1
+// with one line naming every problem and its field.
+import { runAgent } from './index.ts';
+import { buildAgentConfig, parseAgentFlags, usage } from './options.ts';
 
+const argv = process.argv.slice(2);
+if (parseAgentFlags(argv).help) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
 try {
-  const config = await completeAgentConfig(parseAgentFlags(process.argv.slice(2)));
+  const config = await buildAgentConfig(argv);
   const running = await runAgent(config);
   const stop = (signal: string) => {
     running.log.info({ signal }, 'rpf-agent shutting down');

@@ -1,208 +1,361 @@
-// rpf-agent's configuration: flags -> complete() (defaults, files read) ->
-// validate() (every problem at once) -> a CompletedAgentConfig, the only thing
-// that can build an agent.
-import { accessSync, constants, existsSync } from 'node:fs';
+/**
+ * rpf-agent's options, shaped as rpf-server's (server/options.ts): flags ->
+ * completeAgentOptions() fills defaults -> validateAgentFlags() returns every
+ * error with its field path -> buildAgentConfig() reads the files into a
+ * {@link CompletedAgentConfig}, the only thing that can build an agent.
+ */
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { RpfAgentError } from './errors.ts';
 
-/** Flags as given on the command line. */
-export interface AgentFlags {
-  'secure-port': string;
-  'bind-address': string;
-  'tls-cert-file': string;
-  'tls-private-key-file': string;
-  'client-ca-file': string;
-  'allowed-client-names': string;
-  'metrics-port': string;
-  'proc-root': string;
-  nsenter: string;
-  'netns-helper': string;
-  'max-sessions': string;
-  'max-sessions-per-user': string;
-  'max-connections-per-session': string;
-  'idle-timeout-seconds': string;
-  'keepalive-interval-seconds': string;
-  'keepalive-timeout-seconds': string;
-  'allow-host-network': boolean;
-  'log-level': string;
-  'pod-check-interval-seconds': string;
-  'tls-handshake-timeout-seconds': string;
-  'request-header-timeout-seconds': string;
-  'request-timeout-seconds': string;
-  'keep-alive-timeout-seconds': string;
-  'max-connections': string;
-  'max-peer-backlog-bytes': string;
+/** One flag: its name, the option field it fills, its default and help. */
+interface FlagSpec {
+  readonly flag: string;
+  readonly field: keyof RawAgentOptions;
+  readonly boolean?: boolean;
+  readonly default?: string;
+  readonly help: string;
 }
 
-// Keepalive: a client that goes silent is declared dead after 12 s, so its
-// listeners are gone within the 15 s the design promises, cleanup included.
-const DEFAULTS: AgentFlags = {
-  'secure-port': '8443',
-  'bind-address': '0.0.0.0',
-  'tls-cert-file': '',
-  'tls-private-key-file': '',
-  'client-ca-file': '',
-  'allowed-client-names': 'rpf-server',
+/** Flag values as given (strings), before defaults and checks. */
+export interface RawAgentOptions {
+  securePort?: string;
+  bindAddress?: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  clientCaFile?: string;
+  allowedClientNames?: string;
+  metricsPort?: string;
+  procRoot?: string;
+  nsenter?: string;
+  netnsHelper?: string;
+  maxSessions?: string;
+  maxSessionsPerUser?: string;
+  maxConnectionsPerSession?: string;
+  idleTimeoutSeconds?: string;
+  keepaliveIntervalSeconds?: string;
+  keepaliveTimeoutSeconds?: string;
+  allowHostNetwork?: string;
+  logLevel?: string;
+  podCheckIntervalSeconds?: string;
+  tlsHandshakeTimeoutSeconds?: string;
+  requestHeaderTimeoutSeconds?: string;
+  requestTimeoutSeconds?: string;
+  keepAliveTimeoutSeconds?: string;
+  maxConnections?: string;
+  maxPeerBacklogBytes?: string;
+}
+
+/** The native helper the image carries; without it (the agent run from source) listeners are opened by nsenter and a Node helper, ~40 ms slower. */
+const DEFAULT_NETNS_HELPER = '/usr/local/bin/rpf-netns-listen';
+
+/** Every flag rpf-agent accepts, in the order `--help` lists them. */
+export const FLAGS: readonly FlagSpec[] = [
+  { flag: 'secure-port', field: 'securePort', default: '8443', help: 'TLS port rpf-server connects to (0 picks a free port: tests)' },
+  { flag: 'bind-address', field: 'bindAddress', default: '0.0.0.0', help: 'IP address to listen on' },
+  { flag: 'tls-cert-file', field: 'tlsCertFile', help: 'serving certificate (PEM), required' },
+  { flag: 'tls-private-key-file', field: 'tlsPrivateKeyFile', help: 'serving private key (PEM), required' },
+  { flag: 'client-ca-file', field: 'clientCaFile', help: "CA that signs rpf-server's client certificate (PEM), required" },
+  { flag: 'allowed-client-names', field: 'allowedClientNames', default: 'rpf-server', help: 'comma-separated names a client certificate may carry' },
   // 0 turns metrics off, as rpf-server's --metrics-port.
-  'metrics-port': '9464',
-  'proc-root': '/proc',
-  nsenter: 'nsenter',
-  // The native helper the image carries; without it (the agent run from
-  // source) listeners are opened by nsenter and a Node helper, ~40 ms slower.
-  'netns-helper': '/usr/local/bin/rpf-netns-listen',
-  'max-sessions': '100',
-  'max-sessions-per-user': '50',
-  'max-connections-per-session': '1000',
-  'idle-timeout-seconds': '0',
-  'keepalive-interval-seconds': '4',
-  'keepalive-timeout-seconds': '12',
-  'allow-host-network': false,
-  'log-level': 'info',
+  { flag: 'metrics-port', field: 'metricsPort', default: '9464', help: 'plain HTTP port of /metrics (0 disables)' },
+  { flag: 'proc-root', field: 'procRoot', default: '/proc', help: "the host's /proc (the agent runs with hostPID)" },
+  { flag: 'nsenter', field: 'nsenter', default: 'nsenter', help: 'nsenter, used when rpf-netns-listen is not installed' },
+  { flag: 'netns-helper', field: 'netnsHelper', default: DEFAULT_NETNS_HELPER, help: 'rpf-netns-listen; the default may be missing (nsenter is used), a path given on purpose must be executable' },
+  { flag: 'max-sessions', field: 'maxSessions', default: '100', help: 'most sessions on this node' },
+  { flag: 'max-sessions-per-user', field: 'maxSessionsPerUser', default: '50', help: 'most sessions one user may hold on this node' },
+  { flag: 'max-connections-per-session', field: 'maxConnectionsPerSession', default: '1000', help: 'most pod connections open at once in one session' },
+  { flag: 'idle-timeout-seconds', field: 'idleTimeoutSeconds', default: '0', help: 'end a session after this long without a pod connection (0: never)' },
+  // Keepalive: a client that goes silent is declared dead after 12 s, so its
+  // listeners are gone within the 15 s the design promises, cleanup included.
+  { flag: 'keepalive-interval-seconds', field: 'keepaliveIntervalSeconds', default: '4', help: 'silence before a tunnel PING' },
+  { flag: 'keepalive-timeout-seconds', field: 'keepaliveTimeoutSeconds', default: '12', help: 'silence after which the tunnel peer is dead' },
+  { flag: 'allow-host-network', field: 'allowHostNetwork', boolean: true, default: 'false', help: 'allow sessions into hostNetwork pods (opens ports on the node)' },
+  { flag: 'log-level', field: 'logLevel', default: 'info', help: 'fatal, error, warn, info, debug or trace' },
   // A deleted pod's session ends within about this long (0: never checked).
-  'pod-check-interval-seconds': '2',
+  { flag: 'pod-check-interval-seconds', field: 'podCheckIntervalSeconds', default: '2', help: 'time between two checks that a session\'s pod still runs (0: never)' },
   // Bounds from accept (issue 8, finding 2): every pod can reach the agent's
   // port, and a connection that never authenticates must not be held. Only
   // rpf-server talks to the agent, from the cluster network: 10 s for TLS and
   // for the request headers is plenty; 5 s of keep-alive is Node's own default.
   // Upgraded tunnels leave Node's HTTP timers and are not cut by these.
-  'tls-handshake-timeout-seconds': '10',
-  'request-header-timeout-seconds': '10',
-  'request-timeout-seconds': '30',
-  'keep-alive-timeout-seconds': '5',
-  // Tunnels count too: empty means 1000 or twice --max-sessions, whichever is
-  // more, so open sessions never starve rpf-server's listing and deleting.
-  'max-connections': '',
+  { flag: 'tls-handshake-timeout-seconds', field: 'tlsHandshakeTimeoutSeconds', default: '10', help: 'time from accepting a connection to the end of its TLS handshake' },
+  { flag: 'request-header-timeout-seconds', field: 'requestHeaderTimeoutSeconds', default: '10', help: 'time a connection has to send its request headers' },
+  { flag: 'request-timeout-seconds', field: 'requestTimeoutSeconds', default: '30', help: 'time a connection has to send its whole request, at least --request-header-timeout-seconds' },
+  { flag: 'keep-alive-timeout-seconds', field: 'keepAliveTimeoutSeconds', default: '5', help: 'how long a connection may stay idle between requests' },
+  // Tunnels count too: no default here, completeAgentOptions() derives it so
+  // that open sessions never starve rpf-server's listing and deleting.
+  { flag: 'max-connections', field: 'maxConnections', help: 'most connections held at once, tunnels included (default 1000 or twice --max-sessions, whichever is more)' },
   // What one tunnel peer may leave unread in our WebSocket's send buffer
   // before its session is ended (finding 1b): 16 times the 1 MiB message
   // maximum, far above what an honest, reading peer ever leaves.
-  'max-peer-backlog-bytes': String(16 * 1024 * 1024),
+  { flag: 'max-peer-backlog-bytes', field: 'maxPeerBacklogBytes', default: String(16 * 1024 * 1024), help: 'bytes a tunnel peer may leave unread before its session is ended' },
+];
+
+/** One invalid option: the option field path and what is wrong. */
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Thrown by {@link buildAgentConfig} with every invalid option at once. */
+export class AgentOptionsError extends RpfAgentError {
+  readonly errors: readonly FieldError[];
+
+  constructor(errors: readonly FieldError[]) {
+    super('RPF_ERR_AGENT_INVALID_OPTIONS', `invalid options: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    this.name = 'AgentOptionsError';
+    this.errors = errors;
+  }
+}
+
+declare const completed: unique symbol;
+
+/** The agent's configuration, checked and with its files read; only {@link buildAgentConfig} makes one. */
+export interface CompletedAgentConfig {
+  readonly securePort: number;
+  readonly bindAddress: string;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer };
+  readonly allowedClientNames: readonly string[];
+  readonly metricsPort: number;
+  readonly procRoot: string;
+  readonly nsenter: string;
+  /** Path of rpf-netns-listen, or undefined when it is not installed. */
+  readonly netnsHelper: string | undefined;
+  readonly maxSessions: number;
+  readonly maxSessionsPerUser: number;
+  readonly maxConnectionsPerSession: number;
+  readonly idleTimeoutMs: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly allowHostNetwork: boolean;
+  readonly logLevel: string;
+  readonly podCheckIntervalMs: number;
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly requestHeaderTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxPeerBacklogBytes: number;
+  readonly [completed]: true;
+}
+
+/** A validated configuration whose files are not read yet. */
+export type ValidatedAgentOptions = Omit<CompletedAgentConfig, 'tls' | typeof completed> & {
+  readonly tlsFiles: { readonly cert: string; readonly key: string; readonly ca: string };
 };
 
-/** The agent's configuration, checked and with its files read. */
-export interface CompletedAgentConfig {
-  securePort: number;
-  bindAddress: string;
-  tls: { cert: Buffer; key: Buffer; ca: Buffer };
-  allowedClientNames: string[];
-  metricsPort: number;
-  procRoot: string;
-  nsenter: string;
-  /** Path of rpf-netns-listen, or undefined when it is not installed. */
-  netnsHelper: string | undefined;
-  maxSessions: number;
-  maxSessionsPerUser: number;
-  maxConnectionsPerSession: number;
-  idleTimeoutMs: number;
-  keepaliveIntervalMs: number;
-  keepaliveTimeoutMs: number;
-  allowHostNetwork: boolean;
-  logLevel: string;
-  podCheckIntervalMs: number;
-  tlsHandshakeTimeoutMs: number;
-  requestHeaderTimeoutMs: number;
-  requestTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  maxConnections: number;
-  maxPeerBacklogBytes: number;
+/** What {@link parseAgentFlags} found: values, plus errors for unknown or incomplete flags. */
+export interface ParsedAgentFlags {
+  readonly options: RawAgentOptions;
+  readonly errors: readonly FieldError[];
+  readonly help: boolean;
 }
 
-/** Parses argv into flags; unknown flags are an error (util.parseArgs strict mode). */
-export function parseAgentFlags(argv: string[]): AgentFlags {
-  const options = Object.fromEntries(
-    Object.entries(DEFAULTS).map(([name, value]) => [name, { type: typeof value === 'boolean' ? 'boolean' : 'string' }]),
-  ) as Parameters<typeof parseArgs>[0] extends infer T ? (T extends { options?: infer O } ? O : never) : never;
-  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-  return { ...DEFAULTS, ...(values as Partial<AgentFlags>) };
-}
-
-/** Every problem with the flags, as `--flag: what is wrong`. */
-export function validateAgentFlags(flags: AgentFlags): string[] {
-  const problems: string[] = [];
-  const integer = (name: keyof AgentFlags, min: number, max: number) => {
-    const value = Number(flags[name]);
-    if (!Number.isInteger(value) || value < min || value > max) problems.push(`--${name}: must be an integer from ${min} to ${max}, got "${flags[name]}"`);
-  };
-  integer('secure-port', 1, 65535);
-  integer('metrics-port', 0, 65535);
-  integer('max-sessions', 1, 100_000);
-  integer('max-sessions-per-user', 1, 100_000);
-  integer('max-connections-per-session', 1, 100_000);
-  integer('idle-timeout-seconds', 0, 7 * 24 * 3600);
-  integer('keepalive-interval-seconds', 1, 3600);
-  integer('keepalive-timeout-seconds', 2, 3600);
-  integer('pod-check-interval-seconds', 0, 3600);
-  integer('tls-handshake-timeout-seconds', 1, 3600);
-  integer('request-header-timeout-seconds', 1, 3600);
-  integer('request-timeout-seconds', 1, 3600);
-  integer('keep-alive-timeout-seconds', 1, 3600);
-  if (flags['max-connections'] !== '') integer('max-connections', 2, 1_000_000);
-  integer('max-peer-backlog-bytes', 2 * 1024 * 1024, 1024 * 1024 * 1024);
-  // Node refuses a server whose header timeout exceeds its request timeout.
-  if (Number(flags['request-timeout-seconds']) < Number(flags['request-header-timeout-seconds'])) {
-    problems.push('--request-timeout-seconds: must not be shorter than --request-header-timeout-seconds');
-  }
-  if (flags['max-connections'] !== '' && Number(flags['max-connections']) <= Number(flags['max-sessions'])) {
-    problems.push('--max-connections: must be more than --max-sessions (every session holds a connection)');
-  }
-  if (Number(flags['keepalive-timeout-seconds']) <= Number(flags['keepalive-interval-seconds'])) {
-    problems.push('--keepalive-timeout-seconds: must be longer than --keepalive-interval-seconds');
-  }
-  for (const name of ['tls-cert-file', 'tls-private-key-file', 'client-ca-file'] as const) {
-    if (!flags[name]) problems.push(`--${name}: required`);
-  }
-  if (!flags['allowed-client-names'].trim()) problems.push('--allowed-client-names: at least one name is required');
-  // The default may be missing (the agent run from source falls back to
-  // nsenter); a path given on purpose must work.
-  if (flags['netns-helper'] !== DEFAULTS['netns-helper'] && flags['netns-helper'] !== '' && !isExecutable(flags['netns-helper'])) {
-    problems.push(`--netns-helper: ${flags['netns-helper']} is not an executable file`);
-  }
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(flags['log-level'])) problems.push(`--log-level: unknown level "${flags['log-level']}"`);
-  return problems;
-}
-
-/** Validates the flags and reads the files they name. */
-export async function completeAgentConfig(flags: AgentFlags): Promise<CompletedAgentConfig> {
-  const problems = validateAgentFlags(flags);
-  if (problems.length > 0) throw new Error(problems.join('\n'));
-  const read = async (name: 'tls-cert-file' | 'tls-private-key-file' | 'client-ca-file') => {
-    try {
-      return await readFile(flags[name]);
-    } catch (error) {
-      throw new Error(`--${name}: cannot read ${flags[name]}: ${(error as Error).message}`);
+/** Parses `--flag=value`, `--flag value` and bare boolean flags. */
+export function parseAgentFlags(argv: readonly string[]): ParsedAgentFlags {
+  const options: RawAgentOptions = {};
+  const errors: FieldError[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
     }
-  };
-  return {
-    securePort: Number(flags['secure-port']),
-    bindAddress: flags['bind-address'],
-    tls: { cert: await read('tls-cert-file'), key: await read('tls-private-key-file'), ca: await read('client-ca-file') },
-    allowedClientNames: flags['allowed-client-names'].split(',').map((n) => n.trim()).filter(Boolean),
-    metricsPort: Number(flags['metrics-port']),
-    procRoot: flags['proc-root'],
-    nsenter: flags.nsenter,
-    netnsHelper: flags['netns-helper'] && existsSync(flags['netns-helper']) ? flags['netns-helper'] : undefined,
-    maxSessions: Number(flags['max-sessions']),
-    maxSessionsPerUser: Number(flags['max-sessions-per-user']),
-    maxConnectionsPerSession: Number(flags['max-connections-per-session']),
-    idleTimeoutMs: Number(flags['idle-timeout-seconds']) * 1000,
-    keepaliveIntervalMs: Number(flags['keepalive-interval-seconds']) * 1000,
-    keepaliveTimeoutMs: Number(flags['keepalive-timeout-seconds']) * 1000,
-    allowHostNetwork: flags['allow-host-network'],
-    logLevel: flags['log-level'],
-    podCheckIntervalMs: Number(flags['pod-check-interval-seconds']) * 1000,
-    tlsHandshakeTimeoutMs: Number(flags['tls-handshake-timeout-seconds']) * 1000,
-    requestHeaderTimeoutMs: Number(flags['request-header-timeout-seconds']) * 1000,
-    requestTimeoutMs: Number(flags['request-timeout-seconds']) * 1000,
-    keepAliveTimeoutMs: Number(flags['keep-alive-timeout-seconds']) * 1000,
-    maxConnections: flags['max-connections'] === '' ? Math.max(1000, 2 * Number(flags['max-sessions'])) : Number(flags['max-connections']),
-    maxPeerBacklogBytes: Number(flags['max-peer-backlog-bytes']),
-  };
+    if (!arg.startsWith('--')) {
+      errors.push({ field: 'args', message: `unexpected argument "${arg}"` });
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (spec === undefined) {
+      errors.push({ field: 'args', message: `unknown flag --${name}` });
+      continue;
+    }
+    let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (value === undefined) {
+      if (spec.boolean === true) value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i];
+      else {
+        errors.push({ field: spec.field, message: `--${name} needs a value` });
+        continue;
+      }
+    }
+    options[spec.field] = value;
+  }
+  return { options, errors, help };
+}
+
+const WHOLE = /^[0-9]+$/;
+
+/** Fills defaults for every option not given; --max-connections is 1000 or twice --max-sessions, whichever is more. */
+export function completeAgentOptions(raw: RawAgentOptions): RawAgentOptions {
+  const out: RawAgentOptions = { ...raw };
+  for (const spec of FLAGS) {
+    if (out[spec.field] === undefined && spec.default !== undefined) out[spec.field] = spec.default;
+  }
+  // The chart allows up to 100000 sessions per node and does not pass the flag.
+  if ((out.maxConnections === undefined || out.maxConnections === '') && WHOLE.test(out.maxSessions ?? '')) {
+    out.maxConnections = String(Math.max(1000, 2 * Number(out.maxSessions)));
+  }
+  return out;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+function checkInteger(errors: FieldError[], field: keyof RawAgentOptions, o: RawAgentOptions, min: number, max: number): number {
+  const text = o[field];
+  const n = Number(text);
+  if (text === undefined || !WHOLE.test(text) || n < min || n > max) {
+    const flag = FLAGS.find((f) => f.field === field)?.flag ?? field;
+    errors.push({ field, message: `--${flag} must be an integer from ${min} to ${max}, got "${text ?? ''}"` });
+    return Number.NaN;
+  }
+  return n;
+}
+
+function checkBoolean(errors: FieldError[], field: keyof RawAgentOptions, flag: string, text: string | undefined): boolean {
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0' || text === undefined) return false;
+  errors.push({ field, message: `--${flag} must be true or false, got "${text}"` });
+  return false;
+}
+
+function checkFile(errors: FieldError[], field: keyof RawAgentOptions, flag: string, path: string | undefined): string {
+  if (path === undefined || path === '') {
+    errors.push({ field, message: `--${flag} is required` });
+    return '';
+  }
+  try {
+    accessSync(path, fsConstants.R_OK);
+  } catch {
+    errors.push({ field, message: `--${flag}: cannot read "${path}"` });
+  }
+  return path;
 }
 
 function isExecutable(file: string): boolean {
   try {
-    accessSync(file, constants.X_OK);
+    accessSync(file, fsConstants.X_OK);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Checks completed options and returns every error, or the validated options. */
+export function validateAgentFlags(o: RawAgentOptions): { options: ValidatedAgentOptions; errors: [] } | { options: undefined; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  // 0 picks a free port (tests), as rpf-server's --secure-port.
+  const securePort = checkInteger(errors, 'securePort', o, 0, 65535);
+  const metricsPort = checkInteger(errors, 'metricsPort', o, 0, 65535);
+  const maxSessions = checkInteger(errors, 'maxSessions', o, 1, 100_000);
+  const maxSessionsPerUser = checkInteger(errors, 'maxSessionsPerUser', o, 1, 100_000);
+  const maxConnectionsPerSession = checkInteger(errors, 'maxConnectionsPerSession', o, 1, 100_000);
+  const idleTimeoutSeconds = checkInteger(errors, 'idleTimeoutSeconds', o, 0, 7 * 24 * 3600);
+  const keepaliveIntervalSeconds = checkInteger(errors, 'keepaliveIntervalSeconds', o, 1, 3600);
+  const keepaliveTimeoutSeconds = checkInteger(errors, 'keepaliveTimeoutSeconds', o, 2, 3600);
+  const podCheckIntervalSeconds = checkInteger(errors, 'podCheckIntervalSeconds', o, 0, 3600);
+  const tlsHandshakeTimeoutSeconds = checkInteger(errors, 'tlsHandshakeTimeoutSeconds', o, 1, 3600);
+  const requestHeaderTimeoutSeconds = checkInteger(errors, 'requestHeaderTimeoutSeconds', o, 1, 3600);
+  const requestTimeoutSeconds = checkInteger(errors, 'requestTimeoutSeconds', o, 1, 3600);
+  const keepAliveTimeoutSeconds = checkInteger(errors, 'keepAliveTimeoutSeconds', o, 1, 3600);
+  // Empty only when --max-sessions is invalid too (completeAgentOptions derives it): that error is reported.
+  const maxConnections = o.maxConnections === undefined || o.maxConnections === '' ? Number.NaN : checkInteger(errors, 'maxConnections', o, 2, 1_000_000);
+  const maxPeerBacklogBytes = checkInteger(errors, 'maxPeerBacklogBytes', o, 2 * 1024 * 1024, 1024 * 1024 * 1024);
+  // Node refuses a server whose header timeout exceeds its request timeout.
+  if (requestTimeoutSeconds < requestHeaderTimeoutSeconds) {
+    errors.push({ field: 'requestTimeoutSeconds', message: '--request-timeout-seconds must not be shorter than --request-header-timeout-seconds' });
+  }
+  if (maxConnections <= maxSessions) {
+    errors.push({ field: 'maxConnections', message: '--max-connections must be more than --max-sessions (every session holds a connection)' });
+  }
+  if (keepaliveTimeoutSeconds <= keepaliveIntervalSeconds) {
+    errors.push({ field: 'keepaliveTimeoutSeconds', message: '--keepalive-timeout-seconds must be longer than --keepalive-interval-seconds' });
+  }
+  const cert = checkFile(errors, 'tlsCertFile', 'tls-cert-file', o.tlsCertFile);
+  const key = checkFile(errors, 'tlsPrivateKeyFile', 'tls-private-key-file', o.tlsPrivateKeyFile);
+  const ca = checkFile(errors, 'clientCaFile', 'client-ca-file', o.clientCaFile);
+  const allowedClientNames = (o.allowedClientNames ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (allowedClientNames.length === 0) errors.push({ field: 'allowedClientNames', message: '--allowed-client-names needs at least one name' });
+  // The default may be missing (the agent run from source falls back to
+  // nsenter); a path given on purpose must work.
+  const helper = o.netnsHelper ?? '';
+  if (helper !== DEFAULT_NETNS_HELPER && helper !== '' && !isExecutable(helper)) {
+    errors.push({ field: 'netnsHelper', message: `--netns-helper: ${helper} is not an executable file` });
+  }
+  const allowHostNetwork = checkBoolean(errors, 'allowHostNetwork', 'allow-host-network', o.allowHostNetwork);
+  const logLevel = o.logLevel ?? '';
+  if (!LOG_LEVELS.includes(logLevel)) errors.push({ field: 'logLevel', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"` });
+  if (errors.length > 0) return { options: undefined, errors };
+  return {
+    options: {
+      securePort,
+      bindAddress: o.bindAddress ?? '',
+      tlsFiles: { cert, key, ca },
+      allowedClientNames,
+      metricsPort,
+      procRoot: o.procRoot ?? '',
+      nsenter: o.nsenter ?? '',
+      netnsHelper: helper !== '' && existsSync(helper) ? helper : undefined,
+      maxSessions,
+      maxSessionsPerUser,
+      maxConnectionsPerSession,
+      idleTimeoutMs: idleTimeoutSeconds * 1000,
+      keepaliveIntervalMs: keepaliveIntervalSeconds * 1000,
+      keepaliveTimeoutMs: keepaliveTimeoutSeconds * 1000,
+      allowHostNetwork,
+      logLevel,
+      podCheckIntervalMs: podCheckIntervalSeconds * 1000,
+      tlsHandshakeTimeoutMs: tlsHandshakeTimeoutSeconds * 1000,
+      requestHeaderTimeoutMs: requestHeaderTimeoutSeconds * 1000,
+      requestTimeoutMs: requestTimeoutSeconds * 1000,
+      keepAliveTimeoutMs: keepAliveTimeoutSeconds * 1000,
+      maxConnections,
+      maxPeerBacklogBytes,
+    },
+    errors: [],
+  };
+}
+
+/** argv -> a completed config with its files read; throws {@link AgentOptionsError} listing every problem. */
+export async function buildAgentConfig(argv: readonly string[]): Promise<CompletedAgentConfig> {
+  const parsed = parseAgentFlags(argv);
+  const result = validateAgentFlags(completeAgentOptions(parsed.options));
+  const errors = [...parsed.errors, ...result.errors];
+  if (errors.length > 0 || result.options === undefined) throw new AgentOptionsError(errors);
+  const { tlsFiles, ...rest } = result.options;
+  const readErrors: FieldError[] = [];
+  const read = async (field: keyof RawAgentOptions, flag: string, path: string): Promise<Buffer> =>
+    readFile(path).catch((error: Error) => {
+      readErrors.push({ field, message: `--${flag}: cannot read "${path}": ${error.message}` });
+      return Buffer.alloc(0);
+    });
+  const tls = {
+    cert: await read('tlsCertFile', 'tls-cert-file', tlsFiles.cert),
+    key: await read('tlsPrivateKeyFile', 'tls-private-key-file', tlsFiles.key),
+    ca: await read('clientCaFile', 'client-ca-file', tlsFiles.ca),
+  };
+  if (readErrors.length > 0) throw new AgentOptionsError(readErrors);
+  return { ...rest, tls } as Omit<CompletedAgentConfig, typeof completed> as CompletedAgentConfig;
+}
+
+/**
+ * @deprecated The former name of {@link buildAgentConfig} (node-agent/index.ts
+ * still re-exports it); it now takes argv.
+ */
+export const completeAgentConfig = buildAgentConfig;
+
+/** The `--help` text. */
+export function usage(): string {
+  const lines = FLAGS.map((f) => {
+    const def = f.default === undefined ? '' : ` (default ${f.default})`;
+    return `  --${f.flag}${f.boolean === true ? '' : ' VALUE'}\n      ${f.help}${def}`;
+  });
+  return `Usage: rpf-agent [flags]\n\n${lines.join('\n')}\n`;
 }

@@ -11,9 +11,9 @@ test('an unexpected error becomes a 500 InternalError Status', (t) => {
   t.like(statusFor(new Error('boom')), { code: 500, reason: 'InternalError' });
 });
 
-test('every code maps to an HTTP error status', (t) => {
+test('every code maps to an HTTP error status, or 0 for one never sent over HTTP (invalid options)', (t) => {
   for (const [code, info] of Object.entries(AGENT_ERROR_CODES)) {
-    t.true(info.status >= 400 && info.status < 600, code);
+    t.true((info.status >= 400 && info.status < 600) || (info.status === 0 && code === 'RPF_ERR_AGENT_INVALID_OPTIONS'), code);
     t.true(code.startsWith('RPF_ERR_AGENT_'), code);
   }
 });

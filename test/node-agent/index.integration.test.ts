@@ -5,7 +5,7 @@ import net from 'node:net';
 import { pino } from 'pino';
 import test from 'ava';
 import { runAgent } from '../../node-agent/index.ts';
-import type { CompletedAgentConfig } from '../../node-agent/options.ts';
+import { buildAgentConfig, type CompletedAgentConfig } from '../../node-agent/options.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
 let pki: TestPki;
@@ -14,32 +14,20 @@ test.before(() => {
 });
 test.after.always(() => pki?.cleanup());
 
-function config(metricsPort: number): CompletedAgentConfig {
-  return {
-    securePort: 0,
-    bindAddress: '127.0.0.1',
-    tls: { cert: Buffer.from(pki.agentServing.cert), key: Buffer.from(pki.agentServing.key), ca: Buffer.from(pki.agentCa.cert) },
-    allowedClientNames: ['rpf-server'],
-    metricsPort,
-    procRoot: '/proc',
-    nsenter: 'nsenter',
-    netnsHelper: undefined,
-    maxSessions: 10,
-    maxSessionsPerUser: 10,
-    maxConnectionsPerSession: 10,
-    idleTimeoutMs: 0,
-    keepaliveIntervalMs: 4000,
-    keepaliveTimeoutMs: 12000,
-    allowHostNetwork: false,
-    logLevel: 'silent',
-    podCheckIntervalMs: 0,
-    tlsHandshakeTimeoutMs: 10_000,
-    requestHeaderTimeoutMs: 10_000,
-    requestTimeoutMs: 30_000,
-    keepAliveTimeoutMs: 5000,
-    maxConnections: 1000,
-    maxPeerBacklogBytes: 16 * 1024 * 1024,
-  };
+/** A completed config over the test PKI (only buildAgentConfig makes one): ephemeral API port on 127.0.0.1. */
+function config(metricsPort: number): Promise<CompletedAgentConfig> {
+  return buildAgentConfig([
+    '--secure-port=0',
+    '--bind-address=127.0.0.1',
+    `--metrics-port=${metricsPort}`,
+    `--tls-cert-file=${pki.agentServing.certFile}`,
+    `--tls-private-key-file=${pki.agentServing.keyFile}`,
+    `--client-ca-file=${pki.agentCa.certFile}`,
+    '--max-sessions=10',
+    '--max-sessions-per-user=10',
+    '--max-connections-per-session=10',
+    '--pod-check-interval-seconds=0',
+  ]);
 }
 
 /** A port in use on 127.0.0.1, held until the test ends. */
@@ -53,7 +41,7 @@ async function busyPort(t: { teardown(fn: () => void): void }): Promise<number> 
 const log = pino({ level: 'silent' });
 
 test('--metrics-port=0 starts no metrics server', async (t) => {
-  const running = await runAgent(config(0), log);
+  const running = await runAgent(await config(0), log);
   t.teardown(() => running.close());
   t.is(running.metricsServer, undefined);
   t.true(running.agent.server.listening);
@@ -65,7 +53,7 @@ test('the metrics server listens on --bind-address and answers /metrics', async 
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const running = await runAgent(config(port), log);
+  const running = await runAgent(await config(port), log);
   t.teardown(() => running.close());
   t.like(running.metricsServer?.address(), { address: '127.0.0.1', port });
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -75,7 +63,7 @@ test('the metrics server listens on --bind-address and answers /metrics', async 
 
 test('a metrics port in use fails the start with an error naming the flag, not an uncaught exception', async (t) => {
   const port = await busyPort(t);
-  const error = await t.throwsAsync(runAgent(config(port), log));
+  const error = await t.throwsAsync(runAgent(await config(port), log));
   // Start-up errors name their flag first (`--flag: what is wrong`), as the option checks do; main.ts prints it.
   t.true(error?.message.startsWith('--metrics-port: '));
   t.is((error?.cause as NodeJS.ErrnoException | undefined)?.code, 'EADDRINUSE');

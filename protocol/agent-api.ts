@@ -16,11 +16,16 @@ export function agentSessionPath(id: string): string {
   return `${AGENT_SESSIONS_PATH}/${encodeURIComponent(id)}`;
 }
 
-/** The session id of a {@link agentSessionPath}, or undefined when the path names no session. */
+/** The session id of a {@link agentSessionPath}, or undefined when the path names no session (or is not valid URI encoding). */
 export function parseAgentSessionPath(pathname: string): string | undefined {
   const prefix = `${AGENT_SESSIONS_PATH}/`;
   const rest = pathname.startsWith(prefix) ? pathname.slice(prefix.length) : '';
-  return rest === '' || rest.includes('/') ? undefined : decodeURIComponent(rest);
+  if (rest === '' || rest.includes('/')) return undefined;
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Query parameter names of a session request. */

@@ -43,7 +43,7 @@ test('the caller crosses as headers: a UTF-8 user arrives intact, and an empty a
 test('a session DELETE path round-trips its id, and other paths name no session', (t) => {
   t.is(agentSessionPath('web-1a2b'), '/v1/sessions/web-1a2b');
   t.is(parseAgentSessionPath(agentSessionPath('a b/c')), 'a b/c');
-  for (const path of ['/v1/sessions', '/v1/sessions/', '/v1/sessions/a/b', '/v1/other/a']) t.is(parseAgentSessionPath(path), undefined, path);
+  for (const path of ['/v1/sessions', '/v1/sessions/', '/v1/sessions/a/b', '/v1/other/a', '/v1/sessions/%zz']) t.is(parseAgentSessionPath(path), undefined, path);
 });
 
 test('a failure Status carries only the defined detail fields; causes are dropped when empty', (t) => {

@@ -13,6 +13,7 @@
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { formatResponseHead, reasonPhrase } from '../protocol/index.ts';
 import type { AgentMetrics } from './metrics.ts';
 
 /** The bounds, in milliseconds and connections. */
@@ -73,7 +74,8 @@ export function guardConnections(server: Server, limits: ConnectionLimits, metri
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.connectionsDropped.inc({ reason: 'request_timeout' });
     // Node's own answer when nobody listens: 408 for a timeout, 400 otherwise, then close.
     if (socket.writable && error.code !== 'ECONNRESET') {
-      socket.end(error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(formatResponseHead(status, reasonPhrase(status), [['Connection', 'close']]));
     }
     socket.destroy();
   });

@@ -2,11 +2,14 @@
 // client, the protocol session on it, and the listeners in the pod. Every
 // connection a process in the pod makes to a listener becomes a channel in
 // the tunnel. Listeners close the moment the session ends, however it ends.
+// Its start and end lines carry rpf-server's event and field names
+// (server/logging.ts), so one query finds a session on both sides.
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, type Channel, type GoawayReason } from '../protocol/index.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
@@ -30,6 +33,51 @@ export interface SessionLimits {
   maxPeerBacklogBytes?: number;
 }
 
+/**
+ * Why a session ended: the `endedBy` of its session-end log line, named as
+ * rpf-server's are (server/logging.ts).
+ */
+export const SESSION_END = Object.freeze({
+  /** The client ended the tunnel: a GOAWAY, or a clean WebSocket close. */
+  CLIENT: 'client',
+  /** The tunnel failed on the client's side: a protocol error, no keepalive answer, a WebSocket error or abnormal close. */
+  CLIENT_ERROR: 'client-error',
+  /** The client left more than --max-peer-backlog-bytes unread. */
+  PEER_BACKLOG: 'peer-backlog',
+  /** No pod connection was open for --idle-timeout-seconds. */
+  IDLE_TIMEOUT: 'idle-timeout',
+  /** The session's pod went away. */
+  POD_GONE: 'pod-gone',
+  /** An administrator deleted the session. */
+  DELETED: 'deleted',
+  /** rpf-agent is shutting down. */
+  AGENT_SHUTDOWN: 'agent-shutdown',
+  /** The agent ended it for another reason (a GOAWAY reason without a name here). */
+  AGENT: 'agent',
+} as const);
+
+/** A value of {@link SESSION_END}. */
+export type SessionEndReason = (typeof SESSION_END)[keyof typeof SESSION_END];
+
+/** The end reason of a session the agent closes with a GOAWAY reason. */
+function endReasonFor(reason: GoawayReason): SessionEndReason {
+  switch (reason) {
+    case GOAWAY_REASON.IDLE_TIMEOUT:
+      return SESSION_END.IDLE_TIMEOUT;
+    case GOAWAY_REASON.POD_GONE:
+      return SESSION_END.POD_GONE;
+    case GOAWAY_REASON.DELETED:
+      return SESSION_END.DELETED;
+    case GOAWAY_REASON.SHUTTING_DOWN:
+      return SESSION_END.AGENT_SHUTDOWN;
+    default:
+      return SESSION_END.AGENT;
+  }
+}
+
+/** WebSocket close codes of a clean end (normal, going away, no status). */
+const CLEAN_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1005]);
+
 /** The session as listed by `GET /v1/sessions`. */
 export interface SessionSummary {
   id: string;
@@ -48,7 +96,8 @@ export interface SessionSummary {
 export class TunnelSession {
   readonly id: string;
   readonly target: SessionTarget;
-  readonly startTime = new Date();
+  readonly startTime: Date;
+  readonly #clock: Clock;
   readonly #ws: WebSocket;
   readonly #session: Session;
   readonly #listeners: OpenedListener[];
@@ -60,8 +109,10 @@ export class TunnelSession {
   #bytesToPod = 0;
   #bytesFromPod = 0;
   #ended = false;
-  #endReason = 'client closed';
-  #idleTimer: NodeJS.Timeout | undefined;
+  /** Set by the first cause: a close() before the protocol session's own 'close' keeps its reason. */
+  #endedBy: SessionEndReason | undefined;
+  #endError: string | undefined;
+  #idleTimer: unknown;
   readonly #onEnd: (session: TunnelSession) => void;
 
   constructor(options: {
@@ -73,9 +124,13 @@ export class TunnelSession {
     log: Logger;
     auditId?: string;
     onEnd: (session: TunnelSession) => void;
+    /** Time for the idle timeout and the durations (default: the real clock). */
+    clock?: Clock;
   }) {
     this.id = `${options.target.pod.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
     this.target = options.target;
+    this.#clock = options.clock ?? systemClock;
+    this.startTime = new Date(this.#clock.now());
     this.#ws = options.ws;
     this.#listeners = options.listeners;
     this.#limits = options.limits;
@@ -87,7 +142,7 @@ export class TunnelSession {
       this.#metrics.sessionsEnded.inc({ reason: 'peer_backlog' });
       this.#log.warn({ bufferedBytes: buffered, maxPeerBacklogBytes: maxBacklog }, 'the tunnel peer leaves too much unread: session ended');
       // Nothing more can reach a peer that does not read: no GOAWAY, just the end.
-      this.end(`the peer left more than ${maxBacklog} bytes unread`);
+      this.end(SESSION_END.PEER_BACKLOG, `the peer left more than ${maxBacklog} bytes unread`);
     });
     this.#session = new Session({
       role: 'agent',
@@ -100,12 +155,14 @@ export class TunnelSession {
       },
     });
     this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
-    this.#session.on('close', (error) => this.end(error ? `${error.code}: ${error.message}` : 'client closed'));
+    this.#session.on('close', (error) => (error ? this.end(SESSION_END.CLIENT_ERROR, `${error.code}: ${error.message}`) : this.end(SESSION_END.CLIENT)));
     this.#ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!backlogExceeded()) this.#session.receive(data, isBinary);
     });
-    this.#ws.on('close', (code, reason) => this.end(`websocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
-    this.#ws.on('error', (error) => this.end(`websocket error: ${error.message}`));
+    this.#ws.on('close', (code, reason) =>
+      CLEAN_CLOSE_CODES.has(code) ? this.end(SESSION_END.CLIENT) : this.end(SESSION_END.CLIENT_ERROR, `websocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`),
+    );
+    this.#ws.on('error', (error) => this.end(SESSION_END.CLIENT_ERROR, `websocket error: ${error.message}`));
     for (const listener of this.#listeners) {
       listener.server.on('connection', (socket) => this.#accept(listener, socket));
       listener.server.on('error', (error) => this.#log.warn({ err: error.message }, 'listener error'));
@@ -114,10 +171,21 @@ export class TunnelSession {
     this.#metrics.listenersActive.inc(this.#listeners.length);
     this.#session.sendListening(this.#listeners.map(({ address, port, requestedPort }) => ({ address, port, requestedPort })));
     this.#armIdleTimer();
-    this.#log.info(
-      { event: 'session_start', user: this.target.user, namespace: this.target.namespace, pod: this.target.pod, ports: this.ports() },
-      'reverse port-forward session started',
-    );
+    this.#log.info({ event: 'session-start', ...this.#logFields() }, 'reverse port-forward session started');
+  }
+
+  /** The fields both log lines carry, named as rpf-server's (ports and addresses as requested; listeners as opened). */
+  #logFields(): Record<string, unknown> {
+    const { user, namespace, pod, podUID } = this.target;
+    return {
+      user,
+      namespace,
+      pod,
+      podUID,
+      ports: [...new Set(this.#listeners.map((l) => l.requestedPort))],
+      addresses: [...new Set(this.#listeners.map((l) => l.address))],
+      listeners: this.ports(),
+    };
   }
 
   /** The listeners as `{address, port, requestedPort}`. */
@@ -141,18 +209,21 @@ export class TunnelSession {
 
   /** Ends the session: GOAWAY to the client, listeners and pod connections closed. */
   close(reason: GoawayReason, message: string): void {
-    this.#endReason = message;
+    this.#endedBy ??= endReasonFor(reason);
     this.#session.close(reason, message);
     this.#ws.close(1000, message.slice(0, 120));
-    this.end(message);
+    this.end(endReasonFor(reason));
   }
 
-  /** Releases everything; safe to call more than once. */
-  end(why: string): void {
+  /** Releases everything; safe to call more than once (the first reason is the one logged). */
+  end(reason: SessionEndReason, error?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#endReason === 'client closed') this.#endReason = why;
-    clearTimeout(this.#idleTimer);
+    if (this.#endedBy === undefined) {
+      this.#endedBy = reason;
+      this.#endError = error;
+    }
+    this.#clock.clearTimeout(this.#idleTimer);
     for (const listener of this.#listeners) listener.server.close();
     this.#metrics.listenersActive.dec(this.#listeners.length);
     for (const socket of this.#sockets) socket.resetAndDestroy();
@@ -161,16 +232,14 @@ export class TunnelSession {
     this.#metrics.sessionsActive.dec();
     this.#log.info(
       {
-        event: 'session_end',
-        user: this.target.user,
-        namespace: this.target.namespace,
-        pod: this.target.pod,
-        ports: this.ports(),
+        event: 'session-end',
+        ...this.#logFields(),
         connections: this.#connectionsTotal,
+        durationMs: this.#clock.now() - this.startTime.getTime(),
+        endedBy: this.#endedBy,
         bytesToPod: this.bytes.toPod,
         bytesFromPod: this.bytes.fromPod,
-        durationMs: Date.now() - this.startTime.getTime(),
-        endedBy: this.#endReason,
+        ...(this.#endError === undefined ? {} : { error: this.#endError }),
       },
       'reverse port-forward session ended',
     );
@@ -202,9 +271,9 @@ export class TunnelSession {
     }
     this.#connectionsTotal++;
     this.#sockets.add(socket);
-    clearTimeout(this.#idleTimer);
+    this.#clock.clearTimeout(this.#idleTimer);
     socket.setNoDelay(true);
-    const started = process.hrtime.bigint();
+    const started = this.#clock.now();
     let outcome: 'completed' | 'reset' | 'local_unreachable' = 'completed';
     // joinSocket pipes both ways with backpressure (the channel's writes wait
     // for the client's credit), carries a FIN as EOF, and turns a RESET, a
@@ -224,7 +293,7 @@ export class TunnelSession {
       this.#metrics.connectionsTotal.inc({ outcome });
       this.#metrics.bytes.inc({ direction: 'from_pod' }, socket.bytesRead);
       this.#metrics.bytes.inc({ direction: 'to_pod' }, socket.bytesWritten);
-      this.#metrics.connectionDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.#metrics.connectionDuration.observe((this.#clock.now() - started) / 1000);
       this.#log.debug({ peer: `${socket.remoteAddress}:${socket.remotePort}`, outcome }, 'pod connection closed');
       if (this.#sockets.size === 0) this.#armIdleTimer();
     });
@@ -232,9 +301,8 @@ export class TunnelSession {
 
   #armIdleTimer(): void {
     if (this.#limits.idleTimeoutMs <= 0 || this.#ended) return;
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => this.close(GOAWAY_REASON.IDLE_TIMEOUT, `session idle for ${this.#limits.idleTimeoutMs / 1000}s`), this.#limits.idleTimeoutMs);
-    this.#idleTimer.unref();
+    this.#clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = this.#clock.setTimeout(() => this.close(GOAWAY_REASON.IDLE_TIMEOUT, `session idle for ${this.#limits.idleTimeoutMs / 1000}s`), this.#limits.idleTimeoutMs);
   }
 
   /** Bytes our WebSocket holds that the peer has not read yet (bounded by maxPeerBacklogBytes). */

@@ -2,6 +2,7 @@
 // network namespace stood in by this process's own (a stub resolver and a
 // listener opener that listens on loopback here): what the agent accepts,
 // refuses, and how a session behaves.
+import https from 'node:https';
 import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { pino } from 'pino';
@@ -12,7 +13,8 @@ import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
 import type { ListenerOpener, ListenerSpec, NetnsRef, OpenedListener } from '../../node-agent/netns-listeners.ts';
 import type { PodProcess } from '../../node-agent/netns-resolver.ts';
-import { GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, type Channel, type RpfProtocolError } from '../../protocol/index.ts';
+import { AGENT_SESSIONS_PATH, GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, agentSessionPath, type Channel, type RpfProtocolError } from '../../protocol/index.ts';
+import { parseAgentSessions } from '../../server/session-objects.ts';
 import { connectResettable } from '../helpers/resettable-tls.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
 
@@ -357,6 +359,47 @@ test('when the probe says the pod is gone, its session ends with GOAWAY POD_GONE
     t.is(refused, 'ECONNREFUSED', 'the listener is closed');
     const text = await metrics.registry.getSingleMetricAsString('rpf_agent_sessions_ended_total');
     t.regex(text, /reason="pod_gone"} 1/);
+  } finally {
+    opened.ws?.terminate();
+    await agent.close();
+  }
+});
+
+/** A plain request to the agent's API with rpf-server's client certificate. */
+function callAgent(port: number, method: string, path: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, method, path, ca: pki.agentCa.cert, cert: pki.agentClient.cert, key: pki.agentClient.key, servername: 'rpf-agent' },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test("the session list is what rpf-server reads, and DELETE ends a session with a Success Status naming it, then 404", async (t) => {
+  const { agent, port } = await startAgent();
+  const opened = await openSession(port, 'alice');
+  try {
+    const listeners = await new Promise<{ port: number }[]>((resolve) => opened.session!.once('listening', resolve));
+    const list = await callAgent(port, 'GET', AGENT_SESSIONS_PATH);
+    t.is(list.status, 200);
+    // Read by rpf-server's own reader of the contract: every field arrives.
+    const [session] = parseAgentSessions(list.body) ?? [];
+    t.like(session, { namespace: 'dev', pod: 'api', podUID: UID, user: 'alice', ports: [{ address: '127.0.0.1', port: listeners[0]!.port, requestedPort: 8080 }], connections: { open: 0, total: 0 } });
+    t.false(Number.isNaN(Date.parse(session?.startTime ?? '')));
+    const id = session!.id;
+    const closed = new Promise<RpfProtocolError | undefined>((resolve) => opened.session!.once('close', resolve));
+    const deleted = await callAgent(port, 'DELETE', agentSessionPath(id));
+    t.deepEqual(deleted, { status: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 200, details: { name: id } } });
+    t.is((await closed)?.reason, GOAWAY_REASON.DELETED);
+    const again = await callAgent(port, 'DELETE', agentSessionPath(id));
+    t.is(again.status, 404);
+    t.like(again.body, { kind: 'Status', status: 'Failure', details: { causes: [{ reason: 'RPF_ERR_AGENT_SESSION_NOT_FOUND' }] } });
   } finally {
     opened.ws?.terminate();
     await agent.close();

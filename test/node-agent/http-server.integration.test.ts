@@ -346,6 +346,7 @@ test('when the probe says the pod is gone, its session ends with GOAWAY POD_GONE
     const error = await closed;
     t.is(error?.code, 'RPF_ERR_PROTOCOL_GOAWAY');
     t.is(error?.reason, GOAWAY_REASON.POD_GONE);
+    // The GOAWAY message ends the CLI's one `error:` line, a user contract: it must name the pod.
     t.regex(error?.message ?? '', /pod dev\/api is gone/);
     await waitFor(() => agent.sessions.size === 0);
     const refused = await new Promise<string | undefined>((resolve) => {

@@ -102,6 +102,7 @@ for (const [helper, opener] of helpers) {
       );
       t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_PORT_IN_USE');
       t.is((error as { status?: number }).status, 409);
+      // KEP-5695's message, which the user sees verbatim: a contract, asserted as text.
       t.is(error?.message, `error creating reverse port-forward listener: port ${first!.port} already in use`);
     } finally {
       first!.server.close();

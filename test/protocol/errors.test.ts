@@ -37,6 +37,7 @@ test('an error takes its close code, scope and default message from the table', 
     t.is(error.code, code);
     t.is(error.closeCode, PROTOCOL_ERROR_CODES[code].closeCode);
     t.is(error.scope, PROTOCOL_ERROR_CODES[code].scope);
+    // The table's default, whatever its wording: no prose is asserted here.
     t.is(error.message, PROTOCOL_ERROR_CODES[code].message);
     t.is(error.name, 'RpfProtocolError');
     t.true(error instanceof Error);

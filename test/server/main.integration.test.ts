@@ -40,6 +40,7 @@ test('bad flags exit with status 2 and one line on stderr naming every problem',
   const code = await new Promise((r) => child.on('exit', r));
   t.is(code, 2);
   t.is(stderr.trim().split('\n').length, 1);
+  // The one stderr line is the operator's contract: it names every bad flag (only the names are asserted, not the wording).
   t.regex(stderr, /secure-port/);
   t.regex(stderr, /--nope/);
 });

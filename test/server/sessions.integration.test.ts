@@ -79,6 +79,7 @@ test('an agent that does not answer leaves the others\' sessions listed and a Wa
   h.agentPorts.set(b.host, 1);
   const res = await get(h, `${BASE}/reverseportforwards`);
   t.is(res.status, 200);
+  // kubectl prints the Warning verbatim, a user contract: it must name the node that did not answer.
   t.regex(String(res.headers['warning']), /^299 - ".*node-b/);
   const list = JSON.parse(res.body) as { items: { metadata: { name: string } }[] };
   t.deepEqual(list.items.map((i) => i.metadata.name), ['rpf-1', 'rpf-2']);

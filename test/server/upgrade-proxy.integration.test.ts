@@ -98,6 +98,7 @@ test('an agent 409 Status is relayed with code 409 and the same body', async (t)
     apiVersion: 'v1',
     metadata: {},
     status: 'Failure',
+    // KEP-5695's message, which the user sees verbatim: relayed byte for byte (asserted below).
     message: 'error creating reverse port-forward listener: port 8080 already in use',
     reason: 'Conflict',
     code: 409,

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { GOAWAY_REASON } from '../../protocol/index.ts';
 import { fakeCluster } from './helpers/fake-cluster.ts';
 import type { FakeCluster } from './helpers/fake-cluster.ts';
@@ -34,13 +35,22 @@ function kubectlRpf(cluster: FakeCluster, args: string[]) {
   };
 }
 
-test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stderr', async (t) => {
+/** The fake cluster, the user's echo service, and kubectl-rpf forwarding 8080 of web-1 to it; torn down with the test. */
+async function forwarding(t: ExecutionContext) {
   const service = await echoService();
   const cluster = await fakeCluster();
   t.teardown(() => cluster.close());
   t.teardown(() => service.close());
   const agent = cluster.nextAgent();
   const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  t.teardown(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  return { service, agent, run };
+}
+
+test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stderr', async (t) => {
+  const { service, agent, run } = await forwarding(t);
   // The Forwarding and Handling lines are the CLI's stdout, a user contract: their text is asserted.
   t.deepEqual(await run.stdoutLines(2), [
     `Forwarding from 127.0.0.1:8080 in pod default/web-1 -> localhost:${service.port}`,
@@ -58,12 +68,7 @@ test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stde
 });
 
 test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
-  const service = await echoService();
-  const cluster = await fakeCluster();
-  t.teardown(() => cluster.close());
-  t.teardown(() => service.close());
-  const agent = cluster.nextAgent();
-  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  const { service, agent, run } = await forwarding(t);
   await run.stdoutLines(2);
   (await agent).ws.terminate();
   t.is(await run.exited, 1);
@@ -74,12 +79,7 @@ test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
 });
 
 test('a pod that goes away (GOAWAY POD_GONE) is one error line naming the pod and exit code 1', async (t) => {
-  const service = await echoService();
-  const cluster = await fakeCluster();
-  t.teardown(() => cluster.close());
-  t.teardown(() => service.close());
-  const agent = cluster.nextAgent();
-  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  const { service, agent, run } = await forwarding(t);
   await run.stdoutLines(2);
   (await agent).session.close(GOAWAY_REASON.POD_GONE, 'pod default/web-1 is gone (deleted or stopped)');
   t.is(await run.exited, 1);

@@ -122,6 +122,11 @@ export class Forwarder {
     this.#session.on('open', (channel) => this.#onOpen(channel));
   }
 
+  /** The session whose channels this joins. */
+  get session(): Session {
+    return this.#session;
+  }
+
   /** The listeners reported so far. */
   get listeners(): ListenerBinding[] {
     return [...this.#listeners];

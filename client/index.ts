@@ -50,7 +50,7 @@ export type { CredentialOptions, ResolvedContext } from './kube-credentials.ts';
 /** The tunnel's WebSocket and session. */
 export { openTunnel, tunnelPath, tunnelUrl } from './tunnel-connection.ts';
 /** Tunnel types. */
-export type { Tunnel, TunnelRequest } from './tunnel-connection.ts';
+export type { SessionEndpoint, SessionFactory, SetupTunnelRequest, Tunnel, TunnelRequest, TunnelTarget } from './tunnel-connection.ts';
 
 /** Joining channels to local connections. */
 export { Forwarder, bindListeners, describeDialError, formatHostPort } from './forwarder.ts';

@@ -4,8 +4,8 @@
 // network) -> run (check the install, resolve the pod, open the tunnel, wait
 // for the listeners) -> a handle whose `closed` says when and why the session ended.
 
-import { GOAWAY_REASON } from '../protocol/index.ts';
-import type { RpfProtocolError, Session } from '../protocol/index.ts';
+import { GOAWAY_REASON, Session } from '../protocol/index.ts';
+import type { RpfProtocolError } from '../protocol/index.ts';
 import type { Clock } from './clock.ts';
 import { RpfClientError } from './errors.ts';
 import { Forwarder } from './forwarder.ts';
@@ -105,7 +105,6 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
   const pod = await podResolved;
   if (target.kind !== 'pod') debug(`Resolved ${formatTarget(target)} to pod ${pod.namespace}/${pod.name}`);
 
-  let forwarder: Forwarder | undefined;
   const tunnel = await openTunnel({
     context,
     pod,
@@ -117,9 +116,9 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
       ...(completed.keepalive.timeoutMs === undefined ? {} : { keepaliveTimeoutMs: completed.keepalive.timeoutMs }),
     },
     ...(signal === undefined ? {} : { signal }),
-    setup: (session) => {
-      forwarder = new Forwarder({
-        session,
+    createSession: (sessionOptions) =>
+      new Forwarder({
+        session: new Session(sessionOptions),
         pod,
         mappings: completed.mappings,
         localHost: completed.localHost,
@@ -127,11 +126,9 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
         log: (line) => log(line, 'stderr'),
         debug,
         ...(completed.dial === undefined ? {} : { dial: completed.dial }),
-      });
-    },
+      }),
   });
-  const { ws, session } = tunnel;
-  const fwd = forwarder as Forwarder;
+  const { ws, session, endpoint: forwarder } = tunnel;
   debug(`Tunnel open to pod ${pod.namespace}/${pod.name} (protocol ${tunnel.protocol})`);
 
   let closing = false;
@@ -140,7 +137,7 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
     else ws.once('close', () => resolve());
   });
   const closed: Promise<ForwardEnd> = sessionClosed(session).then((error) => {
-    fwd.destroyConnections();
+    forwarder.destroyConnections();
     // A dead peer will not answer a close handshake; a live one gets a clean close.
     if (error?.code === 'RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT') ws.terminate();
     else if (ws.readyState === ws.OPEN) ws.close(error === undefined ? 1000 : error.closeCode, closing ? 'client closed' : undefined);
@@ -163,7 +160,7 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
 
   let listeners: ListenerBinding[];
   try {
-    listeners = await waitForListeners(session, fwd, completed.listeningTimeoutMs, completed.clock, pod);
+    listeners = await waitForListeners(session, forwarder, completed.listeningTimeoutMs, completed.clock, pod);
   } catch (error) {
     await close();
     throw error;

@@ -4,7 +4,8 @@
 // protocol version this build speaks. A refusal (kube-apiserver's RBAC,
 // rpf-server's checks, the agent's listeners) arrives as an HTTP answer with a
 // Status body and becomes an RpfClientError carrying its message; a success
-// becomes a client-side protocol Session fed by the WebSocket.
+// becomes a client-side protocol Session fed by the WebSocket, built by the
+// caller's session factory together with what serves it.
 
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
@@ -16,7 +17,7 @@ import { http, https } from './node-http.ts';
 import { apiUrl, connectError, requestOptions } from './kube.ts';
 import type { KubeContext } from './kube.ts';
 import { statusError } from './status-error.ts';
-import type { ResolvedPod } from './target.ts';
+import type { ResolvedPod } from './pod-resolver.ts';
 
 // ws is CommonJS. Required rather than imported: importing CommonJS from an
 // ES module makes Node parse its files for export names first, ~20 ms of
@@ -44,8 +45,38 @@ export function tunnelUrl(server: string, pod: ResolvedPod, ports: readonly numb
   return url;
 }
 
-/** What {@link openTunnel} needs. */
-export interface TunnelRequest {
+/** What a {@link SessionFactory} builds: the session, and whatever serves it. */
+export interface SessionEndpoint {
+  readonly session: Session;
+}
+
+/**
+ * Builds the client end of a new tunnel from the session's options (role,
+ * send and limits set by openTunnel): the Session and what serves it (the
+ * Forwarder), before any message can reach it, so that no LISTENING or OPEN
+ * frame arrives before someone listens.
+ */
+export type SessionFactory<E extends SessionEndpoint> = (options: SessionOptions) => E;
+
+/** What {@link openTunnel} needs: where to, and the session factory. */
+export interface TunnelRequest<E extends SessionEndpoint> extends TunnelTarget {
+  /** Builds the session and what serves it, once the upgrade succeeded. */
+  createSession: SessionFactory<E>;
+}
+
+/**
+ * @deprecated Use {@link TunnelRequest} and its createSession. Kept because
+ * the data-plane benchmark (test/bench/lib/dataplane-client.ts) loads this
+ * module from older trees too, which know only this form. TODO(issue 10):
+ * drop it once the benchmark passes createSession to the trees that have it.
+ */
+export interface SetupTunnelRequest extends TunnelTarget {
+  /** Called with the new session before any message reaches it. */
+  setup: (session: Session) => void;
+}
+
+/** Where the tunnel goes and how it is opened. */
+export interface TunnelTarget {
   context: KubeContext;
   pod: ResolvedPod;
   /** Remote ports, in order (0 = any free port). */
@@ -58,17 +89,14 @@ export interface TunnelRequest {
   /** Protocol session options (keepalive, windows); role and send are set here. */
   session?: Omit<SessionOptions, 'role' | 'send'>;
   signal?: AbortSignal;
-  /**
-   * Called with the new session before any message reaches it, so no
-   * LISTENING or OPEN frame can arrive before the caller listens.
-   */
-  setup: (session: Session) => void;
 }
 
 /** An open tunnel. */
-export interface Tunnel {
+export interface Tunnel<E extends SessionEndpoint> {
   readonly ws: WebSocket;
   readonly session: Session;
+  /** What the session factory built. */
+  readonly endpoint: E;
   /** The negotiated subprotocol, e.g. `v1.rpf.kube-rpf.dev`. */
   readonly protocol: string;
   readonly url: URL;
@@ -95,7 +123,23 @@ function readBody(response: IncomingMessage): Promise<string> {
  * RpfClientError: the relayed Status (FORBIDDEN, UPSTREAM, POD_NOT_FOUND,
  * VERSION_MISMATCH...), CONNECT_FAILED, CREDENTIALS, or ABORTED.
  */
-export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
+export function openTunnel<E extends SessionEndpoint>(request: TunnelRequest<E>): Promise<Tunnel<E>>;
+/** @deprecated Pass createSession (see {@link SetupTunnelRequest}). */
+export function openTunnel(request: SetupTunnelRequest): Promise<Tunnel<SessionEndpoint>>;
+export function openTunnel(request: TunnelRequest<SessionEndpoint> | SetupTunnelRequest): Promise<Tunnel<SessionEndpoint>> {
+  if ('createSession' in request) return open(request);
+  const { setup, ...target } = request;
+  return open({
+    ...target,
+    createSession: (options) => {
+      const session = new Session(options);
+      setup(session);
+      return { session };
+    },
+  });
+}
+
+async function open<E extends SessionEndpoint>(request: TunnelRequest<E>): Promise<Tunnel<E>> {
   const { context, pod, signal } = request;
   const url = tunnelUrl(context.server, pod, request.ports, request.addresses);
   const options = await requestOptions(context.credentials, {
@@ -118,7 +162,7 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
   const pooled = options as typeof options & { agent?: unknown };
   pooled.agent ??= url.protocol === 'ws:' || url.protocol === 'http:' ? http.globalAgent : https.globalAgent;
 
-  return new Promise<Tunnel>((resolve, reject) => {
+  return new Promise<Tunnel<E>>((resolve, reject) => {
     const ws = new WebSocketClient(url, [...SUPPORTED_SUBPROTOCOLS], options);
     ws.binaryType = 'nodebuffer';
     let settled = false;
@@ -166,7 +210,7 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
       signal?.removeEventListener('abort', onAbort);
       ws.removeAllListeners('close');
       ws.removeAllListeners('error');
-      const session = new Session({
+      const endpoint = request.createSession({
         // The agent enforces the cluster's per-session connection limit (1,000
         // by default); the client's own cap only guards against a runaway peer.
         maxChannels: CLIENT_MAX_CHANNELS,
@@ -174,14 +218,14 @@ export async function openTunnel(request: TunnelRequest): Promise<Tunnel> {
         role: 'client',
         send: (message, done) => ws.send(message, { binary: true }, done),
       });
-      request.setup(session);
+      const { session } = endpoint;
       ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
       ws.on('close', (code, reason) => {
         const text = reason.toString('utf8');
         session.destroy(new Error(`websocket closed (${code}${text ? ` ${text}` : ''})`));
       });
       ws.on('error', (error) => session.destroy(error));
-      resolve({ ws, session, protocol: checked.protocol, url });
+      resolve({ ws, session, endpoint, protocol: checked.protocol, url });
     });
   });
 }

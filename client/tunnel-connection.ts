@@ -21,8 +21,10 @@ import type { ResolvedPod } from './pod-resolver.ts';
 
 // ws is CommonJS. Required rather than imported: importing CommonJS from an
 // ES module makes Node parse its files for export names first, ~20 ms of
-// every start (node --cpu-prof: cjs-module-lexer).
-const WebSocketClient = createRequire(import.meta.url)('ws') as typeof WebSocket;
+// every start (node --cpu-prof: cjs-module-lexer). In the single executable's
+// CommonJS bundle `require` exists, and esbuild sees this plain require('ws')
+// and bundles ws; as an ES module there is no `require`, and createRequire loads it.
+const WebSocketClient = (typeof require === 'function' ? require('ws') : createRequire(import.meta.url)('ws')) as typeof WebSocket;
 
 /** Channels the client accepts at once; the agent's policy limit is the one that matters. */
 const CLIENT_MAX_CHANNELS = 100_000;

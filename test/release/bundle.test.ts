@@ -1,30 +1,40 @@
-// The bundle's source rewrites: exact, counted, and still matching the client.
+// The client bundled as the single executable runs it (one CommonJS file),
+// with no source rewrites: run by plain Node.js from a folder with no
+// node_modules, it must hold ws and the build-time version itself.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
-import { rewriteSource, sourceRewrites } from '../../release/bundle.ts';
+import { bundleClient } from '../../release/bundle.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 import { repoRoot } from './helpers/release.ts';
 
-const rewrites = sourceRewrites('1.2.3');
+const execFileAsync = promisify(execFile);
 
-test('every rewrite still matches the client source exactly once', (t) => {
-  for (const file of new Set(rewrites.map((r) => r.file))) {
-    const source = readFileSync(path.join(repoRoot, file), 'utf8');
-    t.notThrows(() => rewriteSource(file, source, rewrites), file);
-  }
+let bundle: string;
+
+test.before(async () => {
+  const dir = scratchDir('rpf-bundle-');
+  bundle = path.join(dir, 'kubectl-rpf.cjs');
+  await bundleClient({ root: repoRoot, outfile: bundle, version: '1.2.3-test' });
 });
 
-test('a rewrite that no longer matches fails the build, naming the file and why', (t) => {
-  const error = t.throws(() => rewriteSource('client/tunnel-connection.ts', 'import WebSocket from "ws";\n', rewrites));
-  t.regex(error.message, /client\/tunnel-connection\.ts, found it 0 times/);
-  t.regex(error.message, /update release\/bundle\.ts/);
+test('the bundle is CommonJS that runs main() and prints the version fixed at build time', async (t) => {
+  const { stdout } = await execFileAsync(process.execPath, [bundle, '--version'], { cwd: path.dirname(bundle) });
+  t.is(stdout, 'kubectl-rpf 1.2.3-test\n');
 });
 
-test('a rewrite that matches twice fails too, rather than guessing', (t) => {
-  const twice = "createRequire(import.meta.url)('ws');\ncreateRequire(import.meta.url)('ws');\n";
-  t.throws(() => rewriteSource('client/tunnel-connection.ts', twice, rewrites), { message: /found it 2 times/ });
+test('the bundle holds ws itself: no require of it is hidden from the bundler', (t) => {
+  // The test above ran it from a scratch folder, with no node_modules to find ws in;
+  // the handshake GUID of RFC 6455 is in ws's constants.
+  t.true(readFileSync(bundle, 'utf8').includes('258EAFA5-E914-47DA-95CA-C5AB0DC85B11'));
 });
 
-test('files without rewrites pass through unchanged', (t) => {
-  t.is(rewriteSource('client/port-spec.ts', 'anything\n', rewrites), 'anything\n');
+test('a failure is one error line and exit 1, as from the unbundled CLI', async (t) => {
+  const error = await t.throwsAsync(execFileAsync(process.execPath, [bundle, 'pod/web', '8080', '--kubeconfig', '/nonexistent/kubeconfig'], { cwd: path.dirname(bundle) }));
+  const failed = error as Error & { code?: number; stderr?: string };
+  t.is(failed.code, 1);
+  // The one `error:` line is the CLI's contract with its user.
+  t.regex(failed.stderr ?? '', /^error: cannot load kubeconfig \/nonexistent\/kubeconfig: [^\n]*\n$/);
 });

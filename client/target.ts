@@ -90,6 +90,3 @@ export function formatTarget(target: TargetRef): string {
 export function kindInfo(kind: TargetKind): KindInfo {
   return KINDS[kind];
 }
-
-// TODO(issue 10): tunnel-connection.ts still takes ResolvedPod from here; it moves last.
-export type { ResolvedPod } from './pod-resolver.ts';

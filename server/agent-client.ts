@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import type { RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Clock } from './clock.ts';
 import { RpfServerError } from './errors.ts';
@@ -32,12 +33,24 @@ export interface AgentTls {
   readonly serverName: string;
 }
 
+/**
+ * highWaterMark of the sockets to agents, both ways (Node's default is 64 KiB). A
+ * tunnel's socket is spliced to the client's with pipe(), which pauses the reading
+ * side whenever a write leaves this much queued: at 64 KiB that is after almost
+ * every TLS write of a bulk transfer. Measured for issue 9 (docs/dataplane-profile.md;
+ * DESIGN.md: 3.6 -> 2.2 CPU-s/GiB for a relay in a pod with 256 KiB on both sockets).
+ * It is a bound, not an allocation: a socket holds this much only while its peer is
+ * slower than the other side.
+ */
+export const AGENT_SOCKET_HIGH_WATER_MARK = 256 * 1024;
+
 /** A dialer over mutual TLS with fixed material. */
 export function createAgentDialer(tls: () => AgentTls): AgentDialer {
   return {
     request(target, options) {
       const material = tls();
-      return httpsRequest({
+      // highWaterMark reaches tls.connect through the request options (Node's types lack it).
+      const requestOptions: RequestOptions & { highWaterMark: number } = {
         host: target.host,
         port: target.port,
         method: options.method,
@@ -51,7 +64,9 @@ export function createAgentDialer(tls: () => AgentTls): AgentDialer {
         rejectUnauthorized: true,
         agent: false,
         timeout: options.timeoutMs,
-      });
+        highWaterMark: AGENT_SOCKET_HIGH_WATER_MARK,
+      };
+      return httpsRequest(requestOptions);
     },
   };
 }

@@ -80,6 +80,11 @@ export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agen
     bytesFromPod += chunk.length;
     fromPod.inc(chunk.length);
   });
+  // The agent's socket has a 256 KiB highWaterMark both ways (AGENT_SOCKET_HIGH_WATER_MARK,
+  // set when it was dialled), so pipe() pauses a direction after 256 KiB queued, not
+  // 64 KiB (issue 9). The client's keeps Node's 64 KiB: a TLS server creates the sockets
+  // it accepts without the server's highWaterMark option (Node 24 passes it only to the
+  // raw TCP socket), and a socket's highWaterMark cannot be changed once created.
   socket.pipe(agentSocket);
   agentSocket.pipe(socket);
 

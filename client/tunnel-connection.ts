@@ -69,7 +69,7 @@ export interface TunnelRequest<E extends SessionEndpoint> extends TunnelTarget {
 /**
  * @deprecated Use {@link TunnelRequest} and its createSession. Kept because
  * the data-plane benchmark (test/bench/lib/dataplane-client.ts) loads this
- * module from older trees too, which know only this form. TODO(issue 10):
+ * module from older trees too, which know only this form. TODO(issue 9):
  * drop it once the benchmark passes createSession to the trees that have it.
  */
 export interface SetupTunnelRequest extends TunnelTarget {

@@ -188,7 +188,14 @@ export function parseAgentFlags(argv: readonly string[]): ParsedAgentFlags {
   return { options, errors, help };
 }
 
-const WHOLE = /^[0-9]+$/;
+/**
+ * Whether a flag value is a whole number. Number()'s reading, as before, so
+ * that Helm's rendering of a large value ("1e+06": values are float64) still
+ * counts; an empty value does not.
+ */
+function isWhole(text: string | undefined): text is string {
+  return text !== undefined && text.trim() !== '' && Number.isSafeInteger(Number(text));
+}
 
 /** Fills defaults for every option not given; --max-connections is 1000 or twice --max-sessions, whichever is more. */
 export function completeAgentOptions(raw: RawAgentOptions): RawAgentOptions {
@@ -197,7 +204,7 @@ export function completeAgentOptions(raw: RawAgentOptions): RawAgentOptions {
     if (out[spec.field] === undefined && spec.default !== undefined) out[spec.field] = spec.default;
   }
   // The chart allows up to 100000 sessions per node and does not pass the flag.
-  if ((out.maxConnections === undefined || out.maxConnections === '') && WHOLE.test(out.maxSessions ?? '')) {
+  if ((out.maxConnections === undefined || out.maxConnections === '') && isWhole(out.maxSessions)) {
     out.maxConnections = String(Math.max(1000, 2 * Number(out.maxSessions)));
   }
   return out;
@@ -208,7 +215,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 function checkInteger(errors: FieldError[], field: keyof RawAgentOptions, o: RawAgentOptions, min: number, max: number): number {
   const text = o[field];
   const n = Number(text);
-  if (text === undefined || !WHOLE.test(text) || n < min || n > max) {
+  if (!isWhole(text) || n < min || n > max) {
     const flag = FLAGS.find((f) => f.field === field)?.flag ?? field;
     errors.push({ field, message: `--${flag} must be an integer from ${min} to ${max}, got "${text ?? ''}"` });
     return Number.NaN;

@@ -96,3 +96,9 @@ test('--help is noticed and usage lists every flag', (t) => {
   t.true(parseAgentFlags(['--help']).help);
   for (const flag of ['--secure-port VALUE', '--allow-host-network\n', '--max-peer-backlog-bytes VALUE']) t.true(usage().includes(flag), flag);
 });
+
+test('numbers are read as Number() reads them (Helm renders 1000000 as 1e+06); an empty value is an error', (t) => {
+  const certs = certFlags();
+  t.deepEqual(errorFields([...certs, '--max-peer-backlog-bytes=1.6e+07', '--max-sessions=1e+03']), []);
+  t.deepEqual(errorFields([...certs, '--idle-timeout-seconds=', '--max-sessions=1.5']), ['idleTimeoutSeconds', 'maxSessions']);
+});

@@ -13,7 +13,7 @@ export { AgentServer } from './http-server.ts';
 export { AgentMetrics } from './metrics.ts';
 export { NetnsListenerOpener } from './netns-listeners.ts';
 export { NetnsResolver } from './netns-resolver.ts';
-export { completeAgentConfig, parseAgentFlags, validateAgentFlags } from './options.ts';
+export { AgentOptionsError, buildAgentConfig, completeAgentOptions, parseAgentFlags, validateAgentFlags } from './options.ts';
 
 /** A running agent: its API server, metrics server (none with --metrics-port=0) and logger. */
 export interface RunningAgent {

@@ -352,12 +352,6 @@ export async function buildAgentConfig(argv: readonly string[]): Promise<Complet
   return { ...rest, tls } as Omit<CompletedAgentConfig, typeof completed> as CompletedAgentConfig;
 }
 
-/**
- * @deprecated The former name of {@link buildAgentConfig} (node-agent/index.ts
- * still re-exports it); it now takes argv.
- */
-export const completeAgentConfig = buildAgentConfig;
-
 /** The `--help` text. */
 export function usage(): string {
   const lines = FLAGS.map((f) => {

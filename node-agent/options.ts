@@ -6,16 +6,9 @@
  */
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { checkBoolean, checkOneOf, checkReadableFile, fillDefaults, flagOf, flagUsage, formatFieldErrors, parseFlagArgs } from '../protocol/flags.ts';
+import type { FieldError, FlagSpec, ParsedFlagArgs } from '../protocol/flags.ts';
 import { RpfAgentError } from './errors.ts';
-
-/** One flag: its name, the option field it fills, its default and help. */
-interface FlagSpec {
-  readonly flag: string;
-  readonly field: keyof RawAgentOptions;
-  readonly boolean?: boolean;
-  readonly default?: string;
-  readonly help: string;
-}
 
 /** Flag values as given (strings), before defaults and checks. */
 export interface RawAgentOptions {
@@ -50,7 +43,7 @@ export interface RawAgentOptions {
 const DEFAULT_NETNS_HELPER = '/usr/local/bin/rpf-netns-listen';
 
 /** Every flag rpf-agent accepts, in the order `--help` lists them. */
-export const FLAGS: readonly FlagSpec[] = [
+export const FLAGS: readonly FlagSpec<keyof RawAgentOptions>[] = [
   { flag: 'secure-port', field: 'securePort', default: '8443', help: 'TLS port rpf-server connects to (0 picks a free port: tests)' },
   { flag: 'bind-address', field: 'bindAddress', default: '0.0.0.0', help: 'IP address to listen on' },
   { flag: 'tls-cert-file', field: 'tlsCertFile', help: 'serving certificate (PEM), required' },
@@ -92,18 +85,15 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'max-peer-backlog-bytes', field: 'maxPeerBacklogBytes', default: String(16 * 1024 * 1024), help: 'bytes a tunnel peer may leave unread before its session is ended' },
 ];
 
-/** One invalid option: the option field path and what is wrong. */
-export interface FieldError {
-  readonly field: string;
-  readonly message: string;
-}
+/** One invalid option: the option field path and what is wrong (protocol/flags.ts). */
+export type { FieldError } from '../protocol/flags.ts';
 
 /** Thrown by {@link buildAgentConfig} with every invalid option at once. */
 export class AgentOptionsError extends RpfAgentError {
   readonly errors: readonly FieldError[];
 
   constructor(errors: readonly FieldError[]) {
-    super('RPF_ERR_AGENT_INVALID_OPTIONS', `invalid options: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    super('RPF_ERR_AGENT_INVALID_OPTIONS', formatFieldErrors(errors));
     this.name = 'AgentOptionsError';
     this.errors = errors;
   }
@@ -146,46 +136,11 @@ export type ValidatedAgentOptions = Omit<CompletedAgentConfig, 'tls' | typeof co
 };
 
 /** What {@link parseAgentFlags} found: values, plus errors for unknown or incomplete flags. */
-export interface ParsedAgentFlags {
-  readonly options: RawAgentOptions;
-  readonly errors: readonly FieldError[];
-  readonly help: boolean;
-}
+export type ParsedAgentFlags = ParsedFlagArgs<keyof RawAgentOptions>;
 
-/** Parses `--flag=value`, `--flag value` and bare boolean flags. */
+/** Parses `--flag=value`, `--flag value` and bare boolean flags (protocol/flags.ts); rpf-agent reads no environment. */
 export function parseAgentFlags(argv: readonly string[]): ParsedAgentFlags {
-  const options: RawAgentOptions = {};
-  const errors: FieldError[] = [];
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith('--')) {
-      errors.push({ field: 'args', message: `unexpected argument "${arg}"` });
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = FLAGS.find((f) => f.flag === name);
-    if (spec === undefined) {
-      errors.push({ field: 'args', message: `unknown flag --${name}` });
-      continue;
-    }
-    let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    if (value === undefined) {
-      if (spec.boolean === true) value = 'true';
-      else if (i + 1 < argv.length) value = argv[++i];
-      else {
-        errors.push({ field: spec.field, message: `--${name} needs a value` });
-        continue;
-      }
-    }
-    options[spec.field] = value;
-  }
-  return { options, errors, help };
+  return parseFlagArgs(FLAGS, argv);
 }
 
 /**
@@ -199,10 +154,7 @@ function isWhole(text: string | undefined): text is string {
 
 /** Fills defaults for every option not given; --max-connections is 1000 or twice --max-sessions, whichever is more. */
 export function completeAgentOptions(raw: RawAgentOptions): RawAgentOptions {
-  const out: RawAgentOptions = { ...raw };
-  for (const spec of FLAGS) {
-    if (out[spec.field] === undefined && spec.default !== undefined) out[spec.field] = spec.default;
-  }
+  const out: RawAgentOptions = fillDefaults(FLAGS, raw);
   // The chart allows up to 100000 sessions per node and does not pass the flag.
   if ((out.maxConnections === undefined || out.maxConnections === '') && isWhole(out.maxSessions)) {
     out.maxConnections = String(Math.max(1000, 2 * Number(out.maxSessions)));
@@ -216,36 +168,16 @@ function checkInteger(errors: FieldError[], field: keyof RawAgentOptions, o: Raw
   const text = o[field];
   const n = Number(text);
   if (!isWhole(text) || n < min || n > max) {
-    const flag = FLAGS.find((f) => f.field === field)?.flag ?? field;
-    errors.push({ field, message: `--${flag} must be an integer from ${min} to ${max}, got "${text ?? ''}"` });
+    errors.push({ field, message: `--${flagOf(FLAGS, field)} must be an integer from ${min} to ${max}, got "${text ?? ''}"` });
     return Number.NaN;
   }
   return n;
 }
 
-function checkBoolean(errors: FieldError[], field: keyof RawAgentOptions, flag: string, text: string | undefined): boolean {
-  if (text === 'true' || text === '1') return true;
-  if (text === 'false' || text === '0' || text === undefined) return false;
-  errors.push({ field, message: `--${flag} must be true or false, got "${text}"` });
-  return false;
-}
-
-function checkFile(errors: FieldError[], field: keyof RawAgentOptions, flag: string, path: string | undefined): string {
-  if (path === undefined || path === '') {
-    errors.push({ field, message: `--${flag} is required` });
-    return '';
-  }
+/** Whether this process may access `file` with `mode` (fs.constants R_OK, X_OK). */
+function hasAccess(file: string, mode: number): boolean {
   try {
-    accessSync(path, fsConstants.R_OK);
-  } catch {
-    errors.push({ field, message: `--${flag}: cannot read "${path}"` });
-  }
-  return path;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, fsConstants.X_OK);
+    accessSync(file, mode);
     return true;
   } catch {
     return false;
@@ -282,9 +214,10 @@ export function validateAgentFlags(o: RawAgentOptions): { options: ValidatedAgen
   if (keepaliveTimeoutSeconds <= keepaliveIntervalSeconds) {
     errors.push({ field: 'keepaliveTimeoutSeconds', message: '--keepalive-timeout-seconds must be longer than --keepalive-interval-seconds' });
   }
-  const cert = checkFile(errors, 'tlsCertFile', 'tls-cert-file', o.tlsCertFile);
-  const key = checkFile(errors, 'tlsPrivateKeyFile', 'tls-private-key-file', o.tlsPrivateKeyFile);
-  const ca = checkFile(errors, 'clientCaFile', 'client-ca-file', o.clientCaFile);
+  const file = { required: true, canRead: (path: string) => hasAccess(path, fsConstants.R_OK) };
+  const cert = checkReadableFile(errors, 'tlsCertFile', 'tls-cert-file', o.tlsCertFile, file);
+  const key = checkReadableFile(errors, 'tlsPrivateKeyFile', 'tls-private-key-file', o.tlsPrivateKeyFile, file);
+  const ca = checkReadableFile(errors, 'clientCaFile', 'client-ca-file', o.clientCaFile, file);
   const allowedClientNames = (o.allowedClientNames ?? '')
     .split(',')
     .map((n) => n.trim())
@@ -293,12 +226,11 @@ export function validateAgentFlags(o: RawAgentOptions): { options: ValidatedAgen
   // The default may be missing (the agent run from source falls back to
   // nsenter); a path given on purpose must work.
   const helper = o.netnsHelper ?? '';
-  if (helper !== DEFAULT_NETNS_HELPER && helper !== '' && !isExecutable(helper)) {
+  if (helper !== DEFAULT_NETNS_HELPER && helper !== '' && !hasAccess(helper, fsConstants.X_OK)) {
     errors.push({ field: 'netnsHelper', message: `--netns-helper: ${helper} is not an executable file` });
   }
   const allowHostNetwork = checkBoolean(errors, 'allowHostNetwork', 'allow-host-network', o.allowHostNetwork);
-  const logLevel = o.logLevel ?? '';
-  if (!LOG_LEVELS.includes(logLevel)) errors.push({ field: 'logLevel', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"` });
+  const logLevel = checkOneOf(errors, 'logLevel', 'log-level', o.logLevel, LOG_LEVELS);
   if (errors.length > 0) return { options: undefined, errors };
   return {
     options: {
@@ -354,9 +286,5 @@ export async function buildAgentConfig(argv: readonly string[]): Promise<Complet
 
 /** The `--help` text. */
 export function usage(): string {
-  const lines = FLAGS.map((f) => {
-    const def = f.default === undefined ? '' : ` (default ${f.default})`;
-    return `  --${f.flag}${f.boolean === true ? '' : ' VALUE'}\n      ${f.help}${def}`;
-  });
-  return `Usage: rpf-agent [flags]\n\n${lines.join('\n')}\n`;
+  return `Usage: rpf-agent [flags]\n\n${flagUsage(FLAGS)}\n`;
 }

@@ -5,19 +5,12 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { isIP } from 'node:net';
+import { checkBoolean, checkOneOf, checkReadableFile, fillDefaults, flagUsage, formatFieldErrors, parseFlagArgs } from '../protocol/flags.ts';
+import type { FieldError, FlagSpec } from '../protocol/flags.ts';
 import { parseDuration } from './duration.ts';
 import { RpfServerError } from './errors.ts';
 import { parsePortRanges } from './port-ranges.ts';
 import type { PortRange } from './port-ranges.ts';
-
-/** One flag: its name, the config field it fills, its default and help. */
-interface FlagSpec {
-  readonly flag: string;
-  readonly field: keyof RawOptions;
-  readonly boolean?: boolean;
-  readonly default?: string;
-  readonly help: string;
-}
 
 /** Flag values as given (strings), before defaults and checks. */
 export interface RawOptions {
@@ -47,7 +40,7 @@ export interface RawOptions {
 }
 
 /** Every flag rpf-server accepts, in the order `--help` lists them. */
-export const FLAGS: readonly FlagSpec[] = [
+export const FLAGS: readonly FlagSpec<keyof RawOptions>[] = [
   { flag: 'secure-port', field: 'securePort', default: '8443', help: 'HTTPS port kube-apiserver proxies to' },
   { flag: 'bind-address', field: 'bindAddress', default: '0.0.0.0', help: 'IP address to listen on' },
   { flag: 'tls-cert-file', field: 'tlsCertFile', help: 'serving certificate (PEM), required' },
@@ -76,18 +69,15 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'log-level', field: 'logLevel', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 ];
 
-/** One invalid option: the config field path and what is wrong. */
-export interface FieldError {
-  readonly field: string;
-  readonly message: string;
-}
+/** One invalid option: the config field path and what is wrong (protocol/flags.ts). */
+export type { FieldError } from '../protocol/flags.ts';
 
 /** Thrown by {@link buildConfig} with every invalid option at once. */
 export class OptionsError extends RpfServerError {
   readonly errors: readonly FieldError[];
 
   constructor(errors: readonly FieldError[]) {
-    super('RPF_ERR_SERVER_INVALID_OPTIONS', `invalid options: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    super('RPF_ERR_SERVER_INVALID_OPTIONS', formatFieldErrors(errors));
     this.name = 'OptionsError';
     this.errors = errors;
   }
@@ -136,41 +126,12 @@ export function envName(flag: string): string {
 }
 
 /**
- * Parses `--flag=value`, `--flag value` and bare boolean flags; a flag not
- * given falls back to its RPF_* environment variable.
+ * Parses `--flag=value`, `--flag value` and bare boolean flags
+ * (protocol/flags.ts); a flag not given falls back to its RPF_* environment
+ * variable, which only rpf-server reads.
  */
 export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedFlags {
-  const options: RawOptions = {};
-  const errors: FieldError[] = [];
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith('--')) {
-      errors.push({ field: 'args', message: `unexpected argument "${arg}"` });
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = FLAGS.find((f) => f.flag === name);
-    if (spec === undefined) {
-      errors.push({ field: 'args', message: `unknown flag --${name}` });
-      continue;
-    }
-    let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    if (value === undefined) {
-      if (spec.boolean === true) value = 'true';
-      else if (i + 1 < argv.length) value = argv[++i];
-      else {
-        errors.push({ field: spec.field, message: `--${name} needs a value` });
-        continue;
-      }
-    }
-    options[spec.field] = value;
-  }
+  const { options, errors, help } = parseFlagArgs(FLAGS, argv);
   for (const spec of FLAGS) {
     const fromEnv = env[envName(spec.flag)];
     if (options[spec.field] === undefined && fromEnv !== undefined && fromEnv !== '') options[spec.field] = fromEnv;
@@ -180,16 +141,15 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
 
 /** Fills defaults for every option not given. */
 export function completeOptions(raw: RawOptions): RawOptions {
-  const out: RawOptions = { ...raw };
-  for (const spec of FLAGS) {
-    if (out[spec.field] === undefined && spec.default !== undefined) out[spec.field] = spec.default;
-  }
-  return out;
+  return fillDefaults(FLAGS, raw);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+// rpf-server's numbers are plain digits ("1e3" is an error); rpf-agent reads
+// its numbers as Number() does, for Helm's sake: the grammars differ on
+// purpose, so each daemon keeps its own number checks.
 function checkPort(errors: FieldError[], field: string, flag: string, text: string | undefined, min: number): number {
   const n = Number(text);
   if (text === undefined || !/^[0-9]+$/.test(text) || n < min || n > 65535) {
@@ -199,24 +159,17 @@ function checkPort(errors: FieldError[], field: string, flag: string, text: stri
   return n;
 }
 
-function checkBoolean(errors: FieldError[], field: string, flag: string, text: string | undefined): boolean {
-  if (text === 'true' || text === '1') return true;
-  if (text === 'false' || text === '0' || text === undefined) return false;
-  errors.push({ field, message: `--${flag} must be true or false, got "${text}"` });
-  return false;
+function isReadable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function checkFile(errors: FieldError[], field: string, flag: string, path: string | undefined, required: boolean): string {
-  if (path === undefined || path === '') {
-    if (required) errors.push({ field, message: `--${flag} is required` });
-    return '';
-  }
-  try {
-    accessSync(path, fsConstants.R_OK);
-  } catch {
-    errors.push({ field, message: `--${flag}: cannot read "${path}"` });
-  }
-  return path;
+  return checkReadableFile(errors, field, flag, path, { required, canRead: isReadable });
 }
 
 function checkCount(errors: FieldError[], field: string, flag: string, text: string | undefined, max: number): number {
@@ -273,8 +226,7 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
   const ranges = parsePortRanges(o.allowedPorts ?? '');
   if (ranges.ok) allowedPorts = ranges.ranges;
   else for (const e of ranges.errors) errors.push({ field: `allowedPorts[${e.index}]`, message: `--allowed-ports: ${e.message}` });
-  const logLevel = o.logLevel ?? '';
-  if (!LOG_LEVELS.includes(logLevel)) errors.push({ field: 'logLevel', message: `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"` });
+  const logLevel = checkOneOf(errors, 'logLevel', 'log-level', o.logLevel, LOG_LEVELS);
   const maxSessionsPerUser = checkCount(errors, 'maxSessionsPerUser', 'max-sessions-per-user', o.maxSessionsPerUser, 100_000);
   const maxConnections = checkCount(errors, 'maxConnections', 'max-connections', o.maxConnections, 1_000_000);
   const tlsHandshakeTimeoutMs = checkTimeout(errors, 'tlsHandshakeTimeout', 'tls-handshake-timeout', o.tlsHandshakeTimeout);
@@ -326,9 +278,5 @@ export function buildConfig(argv: readonly string[], env: Readonly<Record<string
 
 /** The `--help` text. */
 export function usage(): string {
-  const lines = FLAGS.map((f) => {
-    const def = f.default === undefined ? '' : ` (default ${f.default})`;
-    return `  --${f.flag}${f.boolean === true ? '' : ' VALUE'}\n      ${f.help}${def}; env ${envName(f.flag)}`;
-  });
-  return `Usage: rpf-server [flags]\n\n${lines.join('\n')}\n`;
+  return `Usage: rpf-server [flags]\n\n${flagUsage(FLAGS, (f) => `; env ${envName(f.flag)}`)}\n`;
 }

@@ -14,39 +14,19 @@ import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { formatResponseHead, reasonPhrase } from '../protocol/index.ts';
+import { httpsServerTimeouts } from '../protocol/server-limits.ts';
+import type { HttpsServerLimits, HttpsServerTimeouts } from '../protocol/server-limits.ts';
 import type { AgentMetrics } from './metrics.ts';
 
-/** The bounds, in milliseconds and connections. */
-export interface ConnectionLimits {
-  /** From TCP accept to a finished TLS handshake. */
-  readonly tlsHandshakeTimeoutMs: number;
-  /** From the connection (or a later request's first byte) to the end of the request headers. */
-  readonly requestHeaderTimeoutMs: number;
-  /** The same, to the end of the whole request. */
-  readonly requestTimeoutMs: number;
-  /** Idle time allowed between a response and the next request. */
-  readonly keepAliveTimeoutMs: number;
+/** The bounds: the HTTPS server's timeouts (protocol/server-limits.ts) and a connection cap. */
+export interface ConnectionLimits extends HttpsServerLimits {
   /** Connections held at once, tunnels included; more are closed at accept. */
   readonly maxConnections: number;
 }
 
-/** Options for https.createServer. */
-export function serverTimeouts(limits: ConnectionLimits): {
-  handshakeTimeout: number;
-  headersTimeout: number;
-  requestTimeout: number;
-  keepAliveTimeout: number;
-  connectionsCheckingInterval: number;
-} {
-  return {
-    handshakeTimeout: limits.tlsHandshakeTimeoutMs,
-    headersTimeout: limits.requestHeaderTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // Node looks for expired requests on an interval (30 s by default, which
-    // would add up to 30 s to every bound): a quarter of the header timeout.
-    connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(limits.requestHeaderTimeoutMs / 4))),
-  };
+/** Options for https.createServer: the mapping rpf-server uses too (protocol/server-limits.ts). */
+export function serverTimeouts(limits: ConnectionLimits): HttpsServerTimeouts {
+  return httpsServerTimeouts(limits);
 }
 
 /** Caps the connections and counts what the bounds close: rpf_agent_api_connections_dropped_total{reason}. */

@@ -14,6 +14,8 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { httpsServerTimeouts } from '../protocol/server-limits.ts';
+import type { HttpsServerTimeouts } from '../protocol/server-limits.ts';
 import { RpfServerError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { countRefusal, refuseSocket } from './refusal.ts';
@@ -35,29 +37,12 @@ export interface ConnectionLimits {
 }
 
 /**
- * How often Node looks for requests past their header or read timeout (it
- * checks on an interval, 30 s by default, which would add up to 30 s to
- * every bound): a quarter of the shorter timeout, between 10 ms and 1 s.
+ * Settings for https.createServer, which fastify hands its `https` options to:
+ * the mapping rpf-agent uses too (protocol/server-limits.ts), our
+ * --request-read-timeout being its request timeout.
  */
-export function checkingInterval(limits: ConnectionLimits): number {
-  return Math.min(1000, Math.max(10, Math.floor(Math.min(limits.requestHeaderTimeoutMs, limits.requestReadTimeoutMs) / 4)));
-}
-
-/** Settings for https.createServer, which fastify hands its `https` options to. */
-export function tlsServerTimeouts(limits: ConnectionLimits): {
-  handshakeTimeout: number;
-  headersTimeout: number;
-  requestTimeout: number;
-  keepAliveTimeout: number;
-  connectionsCheckingInterval: number;
-} {
-  return {
-    handshakeTimeout: limits.tlsHandshakeTimeoutMs,
-    headersTimeout: limits.requestHeaderTimeoutMs,
-    requestTimeout: limits.requestReadTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: checkingInterval(limits),
-  };
+export function tlsServerTimeouts(limits: ConnectionLimits): HttpsServerTimeouts {
+  return httpsServerTimeouts({ ...limits, requestTimeoutMs: limits.requestReadTimeoutMs });
 }
 
 /** Settings for fastify() itself: it writes these onto the server after creating it, so they must agree. */

@@ -9,92 +9,18 @@
 import { Duplex } from 'node:stream';
 import { CHANNEL_REASON, MAX_DATA_PAYLOAD, MAX_WINDOW } from './constants.ts';
 import type { ChannelReason } from './constants.ts';
-import type { ChannelFrame } from './frames.ts';
 import { channelReasonFor } from './channel-reason.ts';
 import { RpfProtocolError } from './errors.ts';
+import type { ChannelControl, ChannelHost, ChannelInit, ChannelState } from './channel-types.ts';
+import { coalesce } from './coalesce-writes.ts';
 
-/**
- * Where a channel stands:
- * - `opening`: agent side, OPEN sent, waiting for OPEN_OK or OPEN_FAIL;
- * - `pending`: client side, OPEN received, waiting for accept() or reject();
- * - `open`: data flows;
- * - `closed`: gone from the session (EOF both ways, RESET, OPEN_FAIL, session end).
- */
-export type ChannelState = 'opening' | 'pending' | 'open' | 'closed';
-
-/** What a channel needs from its session. */
-export interface ChannelHost {
-  /** Queues a frame for the next message. */
-  sendFrame(frame: ChannelFrame): void;
-  /** Runs `callback` once every frame queued so far was handed to the transport. */
-  afterFlush(callback: () => void): void;
-  /** Whether the transport takes more DATA now (control frames always go). */
-  canSendData(): boolean;
-  /** Asks to have `pump` called when the transport takes DATA again. */
-  waitForTransport(control: ChannelControl): void;
-  /** The channel left the session; its id is never used again. */
-  channelClosed(id: number): void;
-}
-
-/** How the session drives a channel; not part of the public surface. */
-export interface ChannelControl {
-  openOk(window: number): void;
-  openFail(reason: number, message: string): void;
-  data(bytes: Uint8Array): void;
-  windowAdjust(increment: number): void;
-  eof(): void;
-  reset(reason: number, message: string): void;
-  sessionClosed(cause: RpfProtocolError | undefined): void;
-  pump(): void;
-}
-
-/** Creation parameters of a {@link Channel}; the session fills them. */
-export interface ChannelInit {
-  id: number;
-  state: 'opening' | 'pending';
-  listenerPort: number;
-  address: string;
-  peer: string;
-  /** Our receive window (granted to the peer when the channel opens). */
-  initialWindow: number;
-  /** The peer's window for our writes, known on the client side from OPEN. */
-  remoteWindow: number;
-}
+export type { ChannelControl, ChannelHost, ChannelInit, ChannelState } from './channel-types.ts';
 
 interface PendingWrite {
   chunks: Buffer[];
   index: number;
   offset: number;
   callback: (error?: Error | null) => void;
-}
-
-// Writes queued while one was in flight arrive together; many small ones would
-// each become a DATA frame (9 bytes of header, one push() at the reader). Join
-// runs of small chunks; leave big ones alone, they are not worth a copy.
-const SMALL_CHUNK = 16 * 1024;
-
-function coalesce(chunks: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  let run: Buffer[] = [];
-  let runBytes = 0;
-  const endRun = (): void => {
-    if (run.length === 1) out.push(run[0] as Buffer);
-    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
-    run = [];
-    runBytes = 0;
-  };
-  for (const chunk of chunks) {
-    if (chunk.length >= SMALL_CHUNK) {
-      endRun();
-      out.push(chunk);
-      continue;
-    }
-    if (runBytes + chunk.length > MAX_DATA_PAYLOAD) endRun();
-    run.push(chunk);
-    runBytes += chunk.length;
-  }
-  endRun();
-  return out;
 }
 
 function unexpected(id: number, what: string): never {

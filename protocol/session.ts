@@ -7,65 +7,21 @@ import { Channel } from './channel.ts';
 import type { ChannelControl, ChannelHost } from './channel.ts';
 import { decodeMessage, prepareFrame } from './codec.ts';
 import type { ChannelFrame, Frame, ListenerInfo } from './frames.ts';
-import { CHANNEL_REASON, GOAWAY_REASON, MAX_CHANNEL_ID } from './constants.ts';
+import { CHANNEL_REASON, GOAWAY_REASON } from './constants.ts';
 import type { GoawayReason } from './constants.ts';
 import { RpfProtocolError, isRpfProtocolError } from './errors.ts';
 import { Keepalive } from './keepalive.ts';
+import { asBytes } from './message-bytes.ts';
 import { completeSessionOptions } from './session-options.ts';
 import type { CompleteSessionOptions, SessionOptions, SessionRole } from './session-options.ts';
 import { TransportGate } from './transport-gate.ts';
 import { WriteBatcher } from './write-batcher.ts';
+import { ChannelIds } from './channel-ids.ts';
+import { ControlBacklog } from './control-backlog.ts';
+import { PingResponder, pingPayload, pongRtt } from './ping-responder.ts';
+import type { OpenRequest, SessionEvents, SessionStats } from './session-types.ts';
 
-/** Where an agent-side channel's connection came from. */
-export interface OpenRequest {
-  /** Port of the pod listener that accepted the connection. */
-  listenerPort: number;
-  /** Address of that listener, e.g. `127.0.0.1`. */
-  address: string;
-  /** The pod-side client, `ip:port`. */
-  peer: string;
-}
-
-/** Counters of one session, for metrics. */
-export interface SessionStats {
-  /** Channels open now (opening, pending or open). */
-  channelsOpen: number;
-  /** Channels ever opened in this session, refused ones not included. */
-  channelsOpenedTotal: number;
-  /** Channels refused by the connection limit (agent: open() threw; client: auto OPEN_FAIL). */
-  channelsRefusedTotal: number;
-  /** DATA payload bytes received. */
-  bytesIn: number;
-  /** DATA payload bytes sent. */
-  bytesOut: number;
-  /** WebSocket messages received. */
-  messagesIn: number;
-  /** WebSocket messages sent. */
-  messagesOut: number;
-  /** WebSocket payload bytes received, frame headers included. */
-  wireBytesIn: number;
-  /** WebSocket payload bytes sent, frame headers included. */
-  wireBytesOut: number;
-  /** Round trip of the last answered PING, if any. */
-  lastRttMs: number | undefined;
-  /**
-   * Bytes of control frames (all but DATA) queued or handed to the transport
-   * and not yet confirmed written; the session ends past `maxControlBacklog`.
-   */
-  controlBytesQueued: number;
-}
-
-/** Events of {@link Session}. */
-export interface SessionEvents {
-  /** Client side: the agent opened a channel; call `accept()` or `reject()` on it. */
-  open: [channel: Channel];
-  /** Client side: the agent reports its listeners. */
-  listening: [listeners: ListenerInfo[]];
-  /** The peer broke the protocol; 'close' follows. Emitted only if someone listens. */
-  error: [error: RpfProtocolError];
-  /** The session ended; `error` is undefined for a local close() or the peer's normal GOAWAY. */
-  close: [error: RpfProtocolError | undefined];
-}
+export type { OpenRequest, SessionEvents, SessionStats } from './session-types.ts';
 
 interface Entry {
   channel: Channel;
@@ -86,14 +42,11 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #host: ChannelHost;
   readonly #channels = new Map<number, Entry>();
   readonly #gate: TransportGate;
-  #nextId = 1;
-  #highestSeenId = 0;
+  readonly #ids: ChannelIds;
   #closed = false;
   #closeError: RpfProtocolError | undefined = undefined;
-  // One PONG in flight (queued or not yet confirmed written) at a time; the
-  // bytes of the latest PING that arrived meanwhile wait here for their turn.
-  #pongInFlight = false;
-  #pongDue: Buffer | undefined = undefined;
+  readonly #pings: PingResponder;
+  readonly #backlog: ControlBacklog;
   readonly #stats: Omit<SessionStats, 'channelsOpen' | 'controlBytesQueued'> = {
     channelsOpenedTotal: 0,
     channelsRefusedTotal: 0,
@@ -112,6 +65,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const o = completeSessionOptions(options);
     this.#options = o;
     this.role = o.role;
+    this.#ids = new ChannelIds(o.role);
     this.#batcher = new WriteBatcher({
       send: (message, controlBytes, release) => this.#transmit(message, controlBytes, release),
       // Only a transport that says when it is done with a message lets us reuse its memory.
@@ -144,6 +98,17 @@ export class Session extends EventEmitter<SessionEvents> {
           new RpfProtocolError('RPF_ERR_PROTOCOL_KEEPALIVE_TIMEOUT', `no message from the tunnel peer for ${o.keepaliveTimeoutMs} ms`),
         ),
     });
+    this.#backlog = new ControlBacklog({
+      outstandingControlBytes: () => this.#gate.outstandingControlBytes,
+      pendingControlBytes: () => this.#batcher.pendingControlBytes,
+      max: o.maxControlBacklog,
+    });
+    this.#pings = new PingResponder({
+      push: (frame) => this.#batcher.push(frame),
+      afterFlush: (callback) => this.#batcher.afterFlush(callback),
+      afterWritten: (callback) => this.#gate.afterWritten(callback),
+      closed: () => this.#closed,
+    });
     this.#host = {
       sendFrame: (frame) => this.#sendChannelFrame(frame),
       afterFlush: (callback) => this.#batcher.afterFlush(callback),
@@ -166,7 +131,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Counters for metrics; a fresh object each time. */
   get stats(): SessionStats {
-    return { channelsOpen: this.#channels.size, controlBytesQueued: this.#controlBacklog(), ...this.#stats };
+    return { channelsOpen: this.#channels.size, controlBytesQueued: this.#backlog.bytes, ...this.#stats };
   }
 
   /** The channels currently open. */
@@ -193,13 +158,10 @@ export class Session extends EventEmitter<SessionEvents> {
         { reason: CHANNEL_REASON.CONNECTION_LIMIT },
       );
     }
-    if (this.#nextId > MAX_CHANNEL_ID) {
-      throw new RpfProtocolError('RPF_ERR_PROTOCOL_CONNECTION_LIMIT', 'channel ids of this session are used up; open a new session');
-    }
-    const id = this.#nextId;
+    const id = this.#ids.next();
     const frame: Frame = { type: 'OPEN', channel: id, window: this.#options.initialWindow, ...pick(request) };
     prepareFrame(frame); // validates the request (throws INVALID_ARGUMENT) before anything is committed
-    this.#nextId += 2;
+    this.#ids.take();
     // Registered before OPEN leaves, so no answer can arrive for a channel we do not know yet.
     const channel = this.#addChannel({ id, state: 'opening', ...pick(request), initialWindow: this.#options.initialWindow, remoteWindow: 0 });
     this.#batcher.push(frame);
@@ -237,7 +199,7 @@ export class Session extends EventEmitter<SessionEvents> {
         if (this.#closed) return;
         this.#handle(frame);
         // After every frame, so a flood packed in one message stops being answered at the bound.
-        if (!this.#closed && this.#controlBacklog() > this.#options.maxControlBacklog) throw this.#controlBacklogError();
+        if (!this.#closed && this.#backlog.exceeded) throw this.#backlog.error();
       }
     } catch (error) {
       if (!isRpfProtocolError(error) || error.scope !== 'session') throw error;
@@ -274,12 +236,11 @@ export class Session extends EventEmitter<SessionEvents> {
   #handle(frame: Frame): void {
     switch (frame.type) {
       case 'PING':
-        this.#answerPing(frame.payload);
+        this.#pings.answer(frame.payload);
         return;
       case 'PONG': {
-        const sentAt = Buffer.from(frame.payload.buffer, frame.payload.byteOffset, 8).readDoubleBE(0);
-        const rtt = this.#options.timers.now() - sentAt;
-        if (Number.isFinite(rtt) && rtt >= 0) this.#stats.lastRttMs = rtt;
+        const rtt = pongRtt(frame.payload, this.#options.timers.now());
+        if (rtt !== undefined) this.#stats.lastRttMs = rtt;
         return;
       }
       case 'LISTENING':
@@ -305,13 +266,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #handleOpen(frame: Extract<Frame, { type: 'OPEN' }>): void {
     if (this.role !== 'client') throw unexpected('OPEN is sent by the agent only');
-    if (frame.channel % 2 !== 1 || frame.channel <= this.#highestSeenId) {
-      throw new RpfProtocolError(
-        'RPF_ERR_PROTOCOL_INVALID_CHANNEL_ID',
-        `OPEN for channel ${frame.channel}: ids must be odd and increasing (last was ${this.#highestSeenId})`,
-      );
-    }
-    this.#highestSeenId = frame.channel;
+    this.#ids.received(frame.channel);
     if (this.#channels.size >= this.#options.maxChannels) {
       this.#stats.channelsRefusedTotal++;
       this.#batcher.push({
@@ -339,7 +294,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const entry = this.#channels.get(frame.channel);
     if (entry === undefined) {
       // Frames crossing our RESET (or following a refusal) on the wire are expected; ignore them.
-      if (this.#wasUsed(frame.channel)) return;
+      if (this.#ids.wasUsed(frame.channel)) return;
       throw new RpfProtocolError('RPF_ERR_PROTOCOL_UNKNOWN_CHANNEL', `${frame.type} for channel ${frame.channel}, which was never opened`);
     }
     const { control } = entry;
@@ -368,12 +323,6 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  // Ids only grow, so "used before" needs no memory of closed channels.
-  #wasUsed(id: number): boolean {
-    if (id % 2 !== 1) return false;
-    return this.role === 'agent' ? id < this.#nextId : id <= this.#highestSeenId;
-  }
-
   #addChannel(init: ConstructorParameters<typeof Channel>[1]): Channel {
     let control: ChannelControl | undefined;
     const channel = new Channel(this.#host, init, (c) => {
@@ -398,50 +347,11 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #sendPing(): void {
-    const payload = Buffer.allocUnsafe(8);
-    payload.writeDoubleBE(this.#options.timers.now(), 0);
-    this.#batcher.push({ type: 'PING', payload });
-  }
-
-  // A peer that floods PINGs and never reads would otherwise make us queue a
-  // PONG for each (issue 8, finding 1). As HTTP/2 implementations limit ping
-  // floods, we keep one PONG in flight and answer the latest PING that arrived
-  // meanwhile once the transport has written it: PONG bytes held stay at two
-  // frames whatever the peer sends, and a peer that reads gets every answer.
-  #answerPing(payload: Uint8Array): void {
-    this.#pongDue ??= Buffer.allocUnsafe(payload.length);
-    this.#pongDue.set(payload);
-    if (!this.#pongInFlight) this.#sendPong();
-  }
-
-  #sendPong(): void {
-    const payload = this.#pongDue;
-    if (payload === undefined || this.#closed) return;
-    this.#pongDue = undefined;
-    this.#pongInFlight = true;
-    this.#batcher.push({ type: 'PONG', payload });
-    // afterFlush: the PONG's message has been handed to the gate; afterWritten: it left.
-    this.#batcher.afterFlush(() =>
-      this.#gate.afterWritten(() => {
-        this.#pongInFlight = false;
-        this.#sendPong();
-      }),
-    );
-  }
-
-  #controlBacklog(): number {
-    return this.#gate.outstandingControlBytes + this.#batcher.pendingControlBytes;
-  }
-
-  #controlBacklogError(): RpfProtocolError {
-    return new RpfProtocolError(
-      'RPF_ERR_PROTOCOL_CONTROL_BACKLOG',
-      `the tunnel peer does not read: ${this.#controlBacklog()} bytes of control frames await the transport (at most ${this.#options.maxControlBacklog})`,
-    );
+    this.#batcher.push({ type: 'PING', payload: pingPayload(this.#options.timers.now()) });
   }
 
   #checkControlBacklog(): void {
-    if (!this.#closed && this.#controlBacklog() > this.#options.maxControlBacklog) this.#fail(this.#controlBacklogError());
+    if (!this.#closed && this.#backlog.exceeded) this.#fail(this.#backlog.error());
   }
 
   #transmit(message: Buffer, controlBytes: number, release?: () => void): void {
@@ -477,16 +387,9 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 }
 
-function asBytes(data: Uint8Array | ArrayBuffer | readonly Uint8Array[]): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return Buffer.concat(data);
-}
-
 function unexpected(what: string): RpfProtocolError {
   return new RpfProtocolError('RPF_ERR_PROTOCOL_UNEXPECTED_FRAME', what);
 }
-
 
 function pick(request: OpenRequest): OpenRequest {
   return { listenerPort: request.listenerPort, address: request.address, peer: request.peer };

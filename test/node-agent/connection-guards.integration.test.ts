@@ -4,17 +4,16 @@
 // closed at accept; and an upgraded tunnel outlives every one of these.
 import net from 'node:net';
 import tls from 'node:tls';
-import { pino } from 'pino';
 import test from 'ava';
 import WebSocket from 'ws';
-import { AgentServer } from '../../node-agent/http-server.ts';
+import type { AgentServer } from '../../node-agent/http-server.ts';
 import type { ConnectionLimits } from '../../node-agent/connection-guards.ts';
-import { AgentMetrics } from '../../node-agent/metrics.ts';
-import type { ListenerOpener, OpenedListener } from '../../node-agent/netns-listeners.ts';
+import type { AgentMetrics } from '../../node-agent/metrics.ts';
+import type { ListenerOpener } from '../../node-agent/netns-listeners.ts';
 import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
+import { localOpener, startTestAgent, UID } from './helpers/test-agent.ts';
 
-const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
 let pki: TestPki;
 
 test.before(() => {
@@ -23,38 +22,10 @@ test.before(() => {
 
 test.after.always(() => pki?.cleanup());
 
-const localOpener: ListenerOpener = {
-  async open(_netns, specs) {
-    const opened: OpenedListener[] = [];
-    for (const spec of specs.filter((s) => s.address === '127.0.0.1')) {
-      const server = net.createServer({ allowHalfOpen: true });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      opened.push({ address: spec.address, port: (server.address() as net.AddressInfo).port, requestedPort: spec.port, server });
-    }
-    return opened;
-  },
-};
-
 const SHORT: ConnectionLimits = { tlsHandshakeTimeoutMs: 200, requestHeaderTimeoutMs: 200, requestTimeoutMs: 300, keepAliveTimeoutMs: 200, maxConnections: 100 };
 
-async function startAgent(connections: Partial<ConnectionLimits> = {}, opener: ListenerOpener = localOpener): Promise<{ agent: AgentServer; port: number; metrics: AgentMetrics }> {
-  const metrics = new AgentMetrics();
-  const agent = new AgentServer({
-    tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
-    allowedClientNames: ['rpf-server'],
-    resolver: {
-      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]', fd: -1, close: async () => {} }),
-      hostNetnsId: async () => 'net:[2]',
-      recheck: async () => ({ pid: process.pid, startTime: '1' }),
-    },
-    opener,
-    metrics,
-    log: pino({ level: 'silent' }),
-    limits: { maxSessions: 10, maxSessionsPerUser: 10, maxConnections: 10, idleTimeoutMs: 0, keepaliveIntervalMs: 5000, keepaliveTimeoutMs: 15000, allowHostNetwork: false, podCheckIntervalMs: 0 },
-    connections: { ...SHORT, ...connections },
-  });
-  await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
-  return { agent, port: (agent.server.address() as net.AddressInfo).port, metrics };
+function startAgent(connections: Partial<ConnectionLimits> = {}, opener: ListenerOpener = localOpener): Promise<{ agent: AgentServer; port: number; metrics: AgentMetrics }> {
+  return startTestAgent(pki, { opener, connections: { ...SHORT, ...connections } });
 }
 
 const clientTls = () => ({ ca: pki.agentCa.cert, cert: pki.agentClient.cert, key: pki.agentClient.key, servername: 'rpf-agent' });

@@ -5,20 +5,19 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { pino } from 'pino';
 import test from 'ava';
 import WebSocket from 'ws';
-import { AgentServer } from '../../node-agent/http-server.ts';
+import type { AgentServer } from '../../node-agent/http-server.ts';
 import { RpfAgentError } from '../../node-agent/errors.ts';
 import { AgentMetrics } from '../../node-agent/metrics.ts';
-import type { ListenerOpener, ListenerSpec, NetnsRef, OpenedListener } from '../../node-agent/netns-listeners.ts';
+import type { ListenerOpener } from '../../node-agent/netns-listeners.ts';
 import type { PodProcess } from '../../node-agent/netns-resolver.ts';
 import { AGENT_SESSIONS_PATH, GOAWAY_REASON, SUPPORTED_SUBPROTOCOLS, Session, agentSessionPath, type Channel, type RpfProtocolError } from '../../protocol/index.ts';
 import { parseAgentSessions } from '../../server/session-objects.ts';
 import { connectResettable } from '../helpers/resettable-tls.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
+import { localOpener, startTestAgent, testResolver, UID } from './helpers/test-agent.ts';
 
-const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
 
 /** ws passes TLS options through to tls.connect; its types just do not list them all. */
 function tlsOptions(options: ConnectionOptions & { headers?: Record<string, string> }): WebSocket.ClientOptions {
@@ -33,18 +32,6 @@ test.before(() => {
 test.after.always(() => pki?.cleanup());
 
 /** Listens on 127.0.0.1 in this process, as the pod's listeners would in the pod. */
-const localOpener: ListenerOpener = {
-  async open(_netns: NetnsRef, specs: readonly ListenerSpec[]): Promise<OpenedListener[]> {
-    const opened: OpenedListener[] = [];
-    for (const spec of specs.filter((s) => s.address === '127.0.0.1')) {
-      const server = net.createServer({ allowHalfOpen: true });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      opened.push({ address: spec.address, port: (server.address() as net.AddressInfo).port, requestedPort: spec.port, server });
-    }
-    return opened;
-  },
-};
-
 /** What a test may change of the agent it starts. */
 interface AgentTweaks {
   /** The pod probe: undefined means the pod is gone (default: it always runs). */
@@ -58,31 +45,12 @@ async function startAgent(
   opener: ListenerOpener = localOpener,
   tweaks: AgentTweaks = {},
 ): Promise<{ agent: AgentServer; port: number }> {
-  const agent = new AgentServer({
-    tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
-    allowedClientNames: ['rpf-server'],
-    resolver: {
-      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]', fd: -1, close: async () => {} }),
-      hostNetnsId: async () => 'net:[2]',
-      recheck: tweaks.recheck ?? (async () => ({ pid: process.pid, startTime: '1' })),
-    },
+  return startTestAgent(pki, {
     opener,
-    metrics: tweaks.metrics ?? new AgentMetrics(),
-    log: pino({ level: 'silent' }),
-    limits: {
-      maxSessions: limits.maxSessions ?? 10,
-      maxSessionsPerUser: limits.maxSessionsPerUser ?? 10,
-      maxConnections: 10,
-      idleTimeoutMs: 0,
-      keepaliveIntervalMs: 5000,
-      keepaliveTimeoutMs: 15000,
-      allowHostNetwork: false,
-      podCheckIntervalMs: tweaks.podCheckIntervalMs ?? 50,
-    },
-    connections: { tlsHandshakeTimeoutMs: 10_000, requestHeaderTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
+    ...(tweaks.metrics === undefined ? {} : { metrics: tweaks.metrics }),
+    ...(tweaks.recheck === undefined ? {} : { resolver: { ...testResolver, recheck: tweaks.recheck } }),
+    limits: { ...limits, podCheckIntervalMs: tweaks.podCheckIntervalMs ?? 50 },
   });
-  await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
-  return { agent, port: (agent.server.address() as net.AddressInfo).port };
 }
 
 /** Opens a session as rpf-server would; resolves with the open socket or the refusal's status and body. */

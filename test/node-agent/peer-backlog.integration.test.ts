@@ -7,14 +7,13 @@ import net from 'node:net';
 import { pino } from 'pino';
 import test from 'ava';
 import WebSocket from 'ws';
-import { AgentServer } from '../../node-agent/http-server.ts';
-import { AgentMetrics } from '../../node-agent/metrics.ts';
-import type { ListenerOpener, OpenedListener } from '../../node-agent/netns-listeners.ts';
+import type { AgentServer } from '../../node-agent/http-server.ts';
+import type { AgentMetrics } from '../../node-agent/metrics.ts';
 import { PONG_BACKLOG_LIMIT } from '../../node-agent/peer-backlog.ts';
 import { SUPPORTED_SUBPROTOCOLS, Session } from '../../protocol/index.ts';
 import { makeTestPki, type TestPki } from '../server/helpers/pki.ts';
+import { startTestAgent, UID } from './helpers/test-agent.ts';
 
-const UID = '6d60c094-843f-47c1-bab0-3ee0d32f064e';
 let pki: TestPki;
 
 test.before(() => {
@@ -23,48 +22,14 @@ test.before(() => {
 
 test.after.always(() => pki?.cleanup());
 
-const localOpener: ListenerOpener = {
-  async open(_netns, specs) {
-    const opened: OpenedListener[] = [];
-    for (const spec of specs.filter((s) => s.address === '127.0.0.1')) {
-      const server = net.createServer({ allowHalfOpen: true });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      opened.push({ address: spec.address, port: (server.address() as net.AddressInfo).port, requestedPort: spec.port, server });
-    }
-    return opened;
-  },
-};
-
 async function startAgent(maxPeerBacklogBytes: number): Promise<{ agent: AgentServer; port: number; metrics: AgentMetrics; warnings: string[] }> {
-  const metrics = new AgentMetrics();
   const warnings: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
-  const agent = new AgentServer({
-    tls: { cert: pki.agentServing.cert, key: pki.agentServing.key, ca: pki.agentCa.cert },
-    allowedClientNames: ['rpf-server'],
-    resolver: {
-      resolve: async () => ({ path: '/proc/self/ns/net', pid: process.pid, startTime: '1', id: 'net:[1]', fd: -1, close: async () => {} }),
-      hostNetnsId: async () => 'net:[2]',
-      recheck: async () => ({ pid: process.pid, startTime: '1' }),
-    },
-    opener: localOpener,
-    metrics,
+  const started = await startTestAgent(pki, {
     log,
-    limits: {
-      maxSessions: 10,
-      maxSessionsPerUser: 10,
-      maxConnections: 100,
-      idleTimeoutMs: 0,
-      keepaliveIntervalMs: 0,
-      keepaliveTimeoutMs: 60_000,
-      allowHostNetwork: false,
-      podCheckIntervalMs: 0,
-      maxPeerBacklogBytes,
-    },
-    connections: { tlsHandshakeTimeoutMs: 10_000, requestHeaderTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
+    limits: { maxConnections: 100, keepaliveIntervalMs: 0, keepaliveTimeoutMs: 60_000, maxPeerBacklogBytes },
   });
-  await new Promise<void>((resolve) => agent.server.listen(0, '127.0.0.1', resolve));
-  return { agent, port: (agent.server.address() as net.AddressInfo).port, metrics, warnings };
+  return { ...started, warnings };
 }
 
 interface Peer {

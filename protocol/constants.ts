@@ -138,6 +138,8 @@ export const GOAWAY_REASON = {
   POLICY: 6,
   /** An unexpected local error. */
   INTERNAL_ERROR: 7,
+  /** The user is no longer authorized for this tunnel (RBAC changed, an admission webhook now denies it); the message carries the Forbidden text. Final: a client does not reconnect. */
+  FORBIDDEN: 8,
 } as const;
 
 /** A GOAWAY reason code from {@link GOAWAY_REASON}, or any u32 a newer peer sends. */

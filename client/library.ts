@@ -82,52 +82,63 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
   const { context, target, reader, signal, log, debug, userAgent } = completed;
   debug(`Using context "${context.contextName}", server ${context.server}, namespace ${context.namespace}`);
 
-  // The install check and the pod read go out together (one round trip less
-  // before the tunnel), but a missing install is reported first: it explains
-  // any failure of the other. A failed check stops the pod's wait.
-  const installCheckFailed = new AbortController();
-  const podResolved = resolveTargetPod({
-    reader,
-    namespace: context.namespace,
-    target,
-    timeoutMs: completed.podRunningTimeoutMs,
-    clock: completed.clock,
-    signal: signal === undefined ? installCheckFailed.signal : AbortSignal.any([signal, installCheckFailed.signal]),
-    onWait: (message) => log(message, 'stderr'),
-  });
-  podResolved.catch(() => {}); // awaited below, unless the install check fails first
-  try {
+  // A plain pod name goes straight to the upgrade: rpf-server reads the pod
+  // anyway and refuses one that is missing or not running, so a read here
+  // would only cost a round trip. Other targets name pods through a selector
+  // and are resolved first. The install check waits for a failure: a missing
+  // install explains any refusal, so it is asked only then, and reported first.
+  const resolve = (): Promise<ResolvedPod> =>
+    resolveTargetPod({
+      reader,
+      namespace: context.namespace,
+      target,
+      timeoutMs: completed.podRunningTimeoutMs,
+      clock: completed.clock,
+      ...(signal === undefined ? {} : { signal }),
+      onWait: (message) => log(message, 'stderr'),
+    });
+  const explained = async (error: unknown): Promise<never> => {
+    if (!(error instanceof RpfClientError) || error.code === 'RPF_ERR_CLIENT_ABORTED') throw error;
     await checkInstalled(reader);
-  } catch (error) {
-    installCheckFailed.abort(error);
     throw error;
-  }
-  const pod = await podResolved;
+  };
+  let pod: ResolvedPod = target.kind === 'pod' ? { namespace: context.namespace, name: target.name } : await resolve().catch(explained);
   if (target.kind !== 'pod') debug(`Resolved ${formatTarget(target)} to pod ${pod.namespace}/${pod.name}`);
 
-  const tunnel = await openTunnel({
-    context,
-    pod,
-    ports: completed.mappings.map((m) => m.remote),
-    addresses: completed.addresses,
-    userAgent,
-    session: {
-      ...(completed.keepalive.intervalMs === undefined ? {} : { keepaliveIntervalMs: completed.keepalive.intervalMs }),
-      ...(completed.keepalive.timeoutMs === undefined ? {} : { keepaliveTimeoutMs: completed.keepalive.timeoutMs }),
-    },
-    ...(signal === undefined ? {} : { signal }),
-    createSession: (sessionOptions) =>
-      new Forwarder({
-        session: new Session(sessionOptions),
-        pod,
-        mappings: completed.mappings,
-        localHost: completed.localHost,
-        output: (line) => log(line, 'stdout'),
-        log: (line) => log(line, 'stderr'),
-        debug,
-        ...(completed.dial === undefined ? {} : { dial: completed.dial }),
-      }),
-  });
+  const open = (to: ResolvedPod) =>
+    openTunnel({
+      context,
+      pod: to,
+      ports: completed.mappings.map((m) => m.remote),
+      addresses: completed.addresses,
+      userAgent,
+      session: {
+        ...(completed.keepalive.intervalMs === undefined ? {} : { keepaliveIntervalMs: completed.keepalive.intervalMs }),
+        ...(completed.keepalive.timeoutMs === undefined ? {} : { keepaliveTimeoutMs: completed.keepalive.timeoutMs }),
+      },
+      ...(signal === undefined ? {} : { signal }),
+      createSession: (sessionOptions) =>
+        new Forwarder({
+          session: new Session(sessionOptions),
+          pod: to,
+          mappings: completed.mappings,
+          localHost: completed.localHost,
+          output: (line) => log(line, 'stdout'),
+          log: (line) => log(line, 'stderr'),
+          debug,
+          ...(completed.dial === undefined ? {} : { dial: completed.dial }),
+        }),
+    });
+  let tunnel: Awaited<ReturnType<typeof open>>;
+  try {
+    tunnel = await open(pod);
+  } catch (error) {
+    // A named pod that is not running yet: wait for it as kubectl does
+    // (--pod-running-timeout), then ask once more.
+    if (!(error instanceof RpfClientError) || error.code !== 'RPF_ERR_CLIENT_POD_NOT_RUNNING' || target.kind !== 'pod') return explained(error);
+    pod = await resolve();
+    tunnel = await open(pod).catch(explained);
+  }
   const { ws, session, endpoint: forwarder } = tunnel;
   debug(`Tunnel open to pod ${pod.namespace}/${pod.name} (protocol ${tunnel.protocol})`);
 

@@ -49,7 +49,7 @@ function upstreamCodeOf(headers: IncomingHttpHeaders, status: StatusBody | undef
 function clientCode(httpStatus: number, upstreamCode: string | undefined): ClientErrorCode {
   if (upstreamCode === 'RPF_ERR_AGENT_VERSION_MISMATCH') return 'RPF_ERR_CLIENT_VERSION_MISMATCH';
   if (upstreamCode === 'RPF_ERR_SERVER_POD_NOT_FOUND') return 'RPF_ERR_CLIENT_POD_NOT_FOUND';
-  if (upstreamCode === 'RPF_ERR_SERVER_POD_NOT_RUNNING') return 'RPF_ERR_CLIENT_POD_NOT_RUNNING';
+  if (upstreamCode === 'RPF_ERR_SERVER_POD_NOT_RUNNING' || upstreamCode === 'RPF_ERR_SERVER_POD_TERMINATING') return 'RPF_ERR_CLIENT_POD_NOT_RUNNING';
   if (httpStatus === 401) return 'RPF_ERR_CLIENT_UNAUTHORIZED';
   if (httpStatus === 403) return 'RPF_ERR_CLIENT_FORBIDDEN';
   return 'RPF_ERR_CLIENT_UPSTREAM';

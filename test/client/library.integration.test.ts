@@ -264,11 +264,23 @@ test('an agent that answers with another protocol version fails with VERSION_MIS
   t.regex(error?.message ?? '', /v9\.rpf\.kube-rpf\.dev/);
 });
 
-test('a cluster without kube-rpf fails before any upgrade with NOT_INSTALLED', async (t) => {
+test('a cluster without kube-rpf fails with NOT_INSTALLED, checked once the upgrade is refused', async (t) => {
   const { cluster, forward } = await fixture(t, { cluster: { apiService: 'missing' } });
   const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_NOT_INSTALLED');
-  t.false(cluster.requests.some((r) => r.method.includes('upgrade')));
+  // The APIService is read only after the refusal it explains: a working start costs no read.
+  t.deepEqual(
+    cluster.requests.map((r) => (r.method.includes('upgrade') ? 'upgrade' : r.url)),
+    ['upgrade', '/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.rpf.kube-rpf.dev'],
+  );
+});
+
+test('a plain pod name goes straight to the upgrade: nothing is read before it', async (t) => {
+  const { cluster } = await running(t);
+  t.deepEqual(
+    cluster.requests.map((r) => r.method),
+    ['GET (upgrade)'],
+  );
 });
 
 test('a user who may not read APIServices still gets a tunnel', async (t) => {
@@ -276,11 +288,12 @@ test('a user who may not read APIServices still gets a tunnel', async (t) => {
   t.is(forwarding.listeners.length, 2);
 });
 
-test('a missing pod fails with POD_NOT_FOUND before any upgrade', async (t) => {
+test("a missing pod fails with POD_NOT_FOUND from rpf-server's answer, in kubectl's words", async (t) => {
   const { cluster, forward } = await fixture(t, { forward: () => ({ target: 'pod/nope' }) });
   const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_POD_NOT_FOUND');
-  t.false(cluster.requests.some((r) => r.method.includes('upgrade')));
+  t.is(error?.message, 'pods "nope" not found');
+  t.false(cluster.requests.some((r) => r.url.startsWith('/api/v1/namespaces/default/pods/')));
 });
 
 test('rejected credentials fail with UNAUTHORIZED', async (t) => {
@@ -311,4 +324,17 @@ test('a signal aborted before the start fails at once with ABORTED, even while t
   const error = await t.throwsAsync(forward, { instanceOf: RpfClientError });
   t.is(error?.code, 'RPF_ERR_CLIENT_ABORTED');
   t.true(Date.now() - started < 5_000, 'no wait for the pod to run');
+});
+
+test('a named pod that is still Pending is waited for (--pod-running-timeout), then the upgrade is asked again', async (t) => {
+  const pods = { 'default/web-1': pod('web-1', { phase: 'Pending' }) };
+  const { cluster, forward } = await fixture(t, { cluster: { pods } });
+  const upgrades = () => cluster.requests.filter((r) => r.method.includes('upgrade')).length;
+  // rpf-server refused the first upgrade (not running); the pod then starts.
+  while (upgrades() === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  pods['default/web-1'] = pod('web-1');
+  const forwarding = await forward;
+  t.teardown(() => forwarding.close());
+  t.is(forwarding.listeners.length, 2);
+  t.is(upgrades(), 2);
 });

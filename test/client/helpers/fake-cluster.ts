@@ -136,11 +136,29 @@ export class FakeCluster {
     json(res, 404, status(404, 'the server could not find the requested resource'));
   }
 
+  /**
+   * What the real chain answers before any agent: kube-apiserver's 404 when
+   * kube-rpf is not installed, rpf-server's 404 or 400 for a pod that is
+   * missing or not running (the pods the fake knows, when it was given some).
+   */
+  #chainRefusal(req: http.IncomingMessage): Refusal | undefined {
+    if ((this.options.apiService ?? 'present') === 'missing') return { status: 404, body: JSON.stringify(status(404, 'the server could not find the requested resource')) };
+    const target = /^\/apis\/rpf\.kube-rpf\.dev\/v1alpha1\/namespaces\/([^/]+)\/pods\/([^/]+)\/reverseportforward$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+    if (target === null) return undefined;
+    const [, namespace = '', name = ''] = target;
+    const found = (this.options.pods ?? { 'default/web-1': pod('web-1') })[`${namespace}/${name}`];
+    const refuse = (code: number, rpfCode: string, message: string): Refusal => ({ status: code, headers: { 'X-Rpf-Error-Code': rpfCode }, body: JSON.stringify(status(code, message)) });
+    if (found === undefined) return refuse(404, 'RPF_ERR_SERVER_POD_NOT_FOUND', `pods "${name}" not found`);
+    if (found.metadata?.deletionTimestamp) return refuse(400, 'RPF_ERR_SERVER_POD_TERMINATING', `pod ${namespace}/${name} is terminating`);
+    if (found.status?.phase !== 'Running') return refuse(400, 'RPF_ERR_SERVER_POD_NOT_RUNNING', `pod ${namespace}/${name} is not running (phase ${found.status?.phase ?? 'Unknown'})`);
+    return undefined;
+  }
+
   #upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
     this.requests.push({ method: `${req.method} (upgrade)`, url: req.url ?? '', authorization: req.headers.authorization });
     const refusal: Refusal | undefined = !this.#authorized(req)
       ? { status: 401, body: JSON.stringify(status(401, 'Unauthorized')) }
-      : this.options.refuse;
+      : (this.options.refuse ?? this.#chainRefusal(req));
     if (refusal !== undefined) {
       const headers = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(refusal.body)), Connection: 'close', ...refusal.headers };
       socket.end(

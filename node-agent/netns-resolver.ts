@@ -34,9 +34,24 @@ export interface PodNetns extends PodProcess {
   close(): Promise<void>;
 }
 
+/** How many pods' namespace processes {@link NetnsResolver} remembers. */
+const MAX_REMEMBERED_PODS = 1024;
+
+/** How many processes' cgroups one scan reads at once. */
+const SCAN_BATCH = 32;
+
 /** Resolves pod UIDs to network namespaces by reading /proc (a host /proc: the agent runs with hostPID). */
 export class NetnsResolver {
   readonly #procRoot: string;
+  /**
+   * The process each recent pod's namespace was found in: the next session to
+   * the same pod (a reconnect, a second forward) checks that one process (two
+   * reads) instead of every process on the node. Checked like any find (same
+   * PID, same start time, still in the pod's cgroup), so a stale entry only
+   * costs the scan it would have cost anyway. Bounded: oldest entries go first.
+   */
+  readonly #recent = new Map<string, PodProcess & { sandbox: boolean }>();
+  #hostNetnsId: string | undefined;
 
   constructor(options: { procRoot?: string } = {}) {
     this.#procRoot = options.procRoot ?? '/proc';
@@ -47,7 +62,13 @@ export class NetnsResolver {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(podUID)) {
       throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', `invalid pod UID "${podUID}"`);
     }
-    let chosen: { process: PodProcess; path: string } | undefined;
+    const remembered = this.#recent.get(podUID);
+    if (remembered !== undefined) {
+      this.#recent.delete(podUID);
+      const netns = await this.#openNetns(remembered, podUID).catch(() => undefined);
+      if (netns !== undefined) return this.#remember(podUID, remembered, netns);
+    }
+    let chosen: { process: PodProcess & { sandbox: boolean }; path: string } | undefined;
     for await (const found of this.#podProcesses(podUID)) {
       const nsPath = path.join(this.#procRoot, String(found.pid), 'ns', 'net');
       if (found.sandbox) {
@@ -56,25 +77,36 @@ export class NetnsResolver {
       }
       chosen ??= { process: found, path: nsPath };
     }
-    if (chosen) {
-      const { process, path: nsPath } = chosen;
-      let handle;
-      try {
-        handle = await open(nsPath, 'r');
-      } catch {
-        throw notFound(podUID); // it exited while we looked
-      }
-      try {
-        const { ino } = await handle.stat();
-        // Opened, then checked: a PID reused between the scan and the open is caught here.
-        if (!(await this.#isPodProcess(process.pid, process.startTime, podUID))) throw notFound(podUID);
-        return { pid: process.pid, startTime: process.startTime, path: nsPath, id: `net:[${ino}]`, fd: handle.fd, close: () => handle.close() };
-      } catch (error) {
-        await handle.close();
-        throw error;
-      }
-    }
+    if (chosen) return this.#remember(podUID, chosen.process, await this.#openNetns(chosen.process, podUID));
     throw notFound(podUID);
+  }
+
+  /** Keeps where a pod's namespace was found (a pause process only: it lives as long as the pod). */
+  #remember(podUID: string, process: PodProcess & { sandbox: boolean }, netns: PodNetns): PodNetns {
+    if (process.sandbox) {
+      this.#recent.set(podUID, process);
+      if (this.#recent.size > MAX_REMEMBERED_PODS) this.#recent.delete(this.#recent.keys().next().value as string);
+    }
+    return netns;
+  }
+
+  /** Opens a pod process's network namespace, then checks the process is still the pod's (a PID reused in between is caught). */
+  async #openNetns(process: PodProcess, podUID: string): Promise<PodNetns> {
+    const nsPath = path.join(this.#procRoot, String(process.pid), 'ns', 'net');
+    let handle;
+    try {
+      handle = await open(nsPath, 'r');
+    } catch {
+      throw notFound(podUID); // it exited while we looked
+    }
+    try {
+      const { ino } = await handle.stat();
+      if (!(await this.#isPodProcess(process.pid, process.startTime, podUID))) throw notFound(podUID);
+      return { pid: process.pid, startTime: process.startTime, path: nsPath, id: `net:[${ino}]`, fd: handle.fd, close: () => handle.close() };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   /**
@@ -98,6 +130,13 @@ export class NetnsResolver {
    * namespace (PID 1 may be unreadable, and may not even be in it).
    */
   async hostNetnsId(): Promise<string> {
+    // The agent's container never changes network namespace: read it once.
+    if (this.#hostNetnsId !== undefined) return this.#hostNetnsId;
+    this.#hostNetnsId = await this.#readHostNetnsId();
+    return this.#hostNetnsId;
+  }
+
+  async #readHostNetnsId(): Promise<string> {
     const status = await readFile(path.join(this.#procRoot, 'self', 'status'), 'utf8');
     const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '1';
     const id = await this.#netnsId(Number(ppid));
@@ -115,18 +154,26 @@ export class NetnsResolver {
   }
 
   async *#podProcesses(podUID: string): AsyncGenerator<PodProcess & { sandbox: boolean }> {
-    for (const entry of await readdir(this.#procRoot)) {
-      if (!/^\d+$/.test(entry)) continue;
-      const dir = path.join(this.#procRoot, entry);
-      try {
-        if (!inPodCgroup(await readFile(path.join(dir, 'cgroup'), 'utf8'), podUID)) continue;
-        const stat = await readFile(path.join(dir, 'stat'), 'utf8');
-        const startTime = startTimeOf(stat);
-        if (startTime === undefined) continue;
-        yield { pid: Number(entry), startTime, sandbox: commOf(stat) === 'pause' };
-      } catch {
-        continue; // the process exited while we looked
-      }
+    const pids = (await readdir(this.#procRoot)).filter((entry) => /^\d+$/.test(entry));
+    // Read in batches: one read at a time waits on the thread pool for every
+    // process on the node (~0.1 ms each), a batch keeps its threads busy.
+    for (let i = 0; i < pids.length; i += SCAN_BATCH) {
+      const batch = await Promise.all(pids.slice(i, i + SCAN_BATCH).map((entry) => this.#podProcess(entry, podUID)));
+      for (const found of batch) if (found !== undefined) yield found;
+    }
+  }
+
+  /** The process if it is one of the pod's, else undefined (also when it exited while we looked). */
+  async #podProcess(entry: string, podUID: string): Promise<(PodProcess & { sandbox: boolean }) | undefined> {
+    const dir = path.join(this.#procRoot, entry);
+    try {
+      if (!inPodCgroup(await readFile(path.join(dir, 'cgroup'), 'utf8'), podUID)) return undefined;
+      const stat = await readFile(path.join(dir, 'stat'), 'utf8');
+      const startTime = startTimeOf(stat);
+      if (startTime === undefined) return undefined;
+      return { pid: Number(entry), startTime, sandbox: commOf(stat) === 'pause' };
+    } catch {
+      return undefined;
     }
   }
 

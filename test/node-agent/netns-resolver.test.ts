@@ -170,3 +170,25 @@ test('a malformed pod UID is refused before /proc is read', async (t) => {
   const error = await t.throwsAsync(new NetnsResolver({ procRoot: '/nonexistent' }).resolve('../../etc'));
   t.is((error as { code?: string }).code, 'RPF_ERR_AGENT_BAD_REQUEST');
 });
+
+test('a remembered sandbox process serves the next resolve only while it is still the pod’s (PID reuse is caught)', async (t) => {
+  const podCgroup = `0::/kubepods/besteffort/pod${UID}/0123abcd\n`;
+  const proc = await fakeProc({
+    '10': { cgroup: podCgroup, netns: 'net:[500]', comm: 'pause', startTime: '300' },
+  });
+  const resolver = new NetnsResolver({ procRoot: proc });
+  const first = await resolver.resolve(UID);
+  await first.close();
+  const second = await resolver.resolve(UID);
+  await second.close();
+  t.is(second.pid, 10);
+  // The PID reused by a process that started later (another pod's): the
+  // remembered entry fails its check and the scan finds the pod's new sandbox.
+  await rm(path.join(proc, '10'), { recursive: true });
+  await addProcess(proc, '10', { cgroup: `0::/kubepods/besteffort/pod${OTHER}/ffff\n`, netns: 'net:[600]', comm: 'pause', startTime: '900' });
+  await addProcess(proc, '20', { cgroup: podCgroup, netns: 'net:[700]', comm: 'pause', startTime: '950' });
+  const third = await resolver.resolve(UID);
+  await third.close();
+  t.is(third.pid, 20);
+  t.is(third.id, await nsId(proc, 'net:[700]'));
+});

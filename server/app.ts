@@ -10,6 +10,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fastify, LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AgentDirectory } from './agent-directory.ts';
+import type { AgentPodSource } from './agent-directory.ts';
 import { agentTlsFromFiles, createAgentDialer } from './agent-client.ts';
 import type { AgentDialer } from './agent-client.ts';
 import { Authorizer } from './authorizer.ts';
@@ -42,6 +44,8 @@ declare module 'fastify' {
 /** What varies, injected; everything has a production default except the kube client. */
 export interface ServerDeps {
   readonly kube: KubeClient;
+  /** A watch on the agent pods, to find a node's agent without an API call; without it every tunnel asks the API. */
+  readonly agentPods?: AgentPodSource;
   readonly clock?: Clock;
   /** Defaults to mutual TLS with the config's agent files. */
   readonly dialer?: AgentDialer;
@@ -92,7 +96,13 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
         clock,
       ),
     );
-  const agents: AgentLocation = { namespace: config.agentNamespace, selector: config.agentSelector, port: config.agentPort };
+  const agentDirectory = deps.agentPods === undefined ? undefined : new AgentDirectory(deps.agentPods, { logger });
+  const agents: AgentLocation = {
+    namespace: config.agentNamespace,
+    selector: config.agentSelector,
+    port: config.agentPort,
+    ...(agentDirectory === undefined ? {} : { directory: agentDirectory }),
+  };
 
   let serving = servingMaterial(config);
   let caPem = '';
@@ -191,6 +201,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     logger,
     async listen() {
       auth.start();
+      agentDirectory?.start();
       // Serving certificates rotate too (cert-manager): re-read them now and then.
       certTimer = setInterval(() => {
         try {
@@ -222,6 +233,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     },
     async close() {
       auth.stop();
+      agentDirectory?.stop();
       if (certTimer !== undefined) clearInterval(certTimer);
       proxy.closeAll();
       const ms = metricsServer;

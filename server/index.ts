@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { createRpfServer } from './app.ts';
 import type { RpfServer, ServerDeps } from './app.ts';
 import { systemClock } from './clock.ts';
+import { agentPodInformer } from './agent-pod-informer.ts';
 import { createKubeClient, loadKubeConfig } from './kube-client.ts';
 import { createLogger } from './logging.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -24,8 +25,10 @@ export type { Clock } from './clock.ts';
 
 /** Builds a production server from a completed config: real kube client, clock, dialer, logger, metrics. */
 export function createProductionServer(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): RpfServer {
-  const kube = createKubeClient(loadKubeConfig(config.kubeconfig));
-  const deps: ServerDeps = { kube, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }) };
+  const kc = loadKubeConfig(config.kubeconfig);
+  const kube = createKubeClient(kc);
+  const agentPods = agentPodInformer(kc, config.agentNamespace, config.agentSelector);
+  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }) };
   return createRpfServer(config, deps);
 }
 

@@ -2,6 +2,7 @@
  * The pods a tunnel involves: the target pod (must exist, run, and not share
  * the node's network unless policy allows) and the rpf-agent pod on its node.
  */
+import type { AgentDirectory } from './agent-directory.ts';
 import { RpfServerError } from './errors.ts';
 import type { KubeClient, PodInfo } from './kube-client.ts';
 
@@ -10,6 +11,8 @@ export interface AgentLocation {
   readonly namespace: string;
   readonly selector: string;
   readonly port: number;
+  /** The agent pods by node, kept by a watch: a hit saves the API call, a miss falls back to it. */
+  readonly directory?: Pick<AgentDirectory, 'onNode'>;
 }
 
 /** One ready agent. */
@@ -66,6 +69,8 @@ function toTarget(pod: PodInfo, port: number): AgentTarget {
 
 /** The Ready agent on a node; throws 503 RPF_ERR_SERVER_NO_AGENT when there is none. */
 export async function findAgentOnNode(kube: KubeClient, agents: AgentLocation, nodeName: string): Promise<AgentTarget> {
+  const known = agents.directory?.onNode(nodeName)?.find((p) => p.nodeName === nodeName && isReadyAgent(p));
+  if (known !== undefined) return toTarget(known, agents.port);
   let pods: PodInfo[];
   try {
     pods = await kube.listPods(agents.namespace, agents.selector, `spec.nodeName=${nodeName}`);

@@ -432,7 +432,7 @@ test('rpf-server may get pods in every namespace but list them only in the relea
   t.deepEqual(roleBindings.map((b) => `${b.roleRef.kind}/${b.roleRef.name}`), ['Role/kube-rpf-server']);
   const role = find(documents, 'Role', 'kube-rpf-server');
   t.is(role.metadata.namespace, namespace);
-  t.deepEqual(podRules(role).flatMap((r) => r.verbs), ['list']);
+  t.deepEqual(podRules(role).flatMap((r) => r.verbs), ['list', 'watch'], 'the agents only, in the release namespace');
   // That namespace is where rpf-server looks for the agents.
   t.true(args(documents, 'Deployment', 'rpf-server').includes(`--agent-namespace=${namespace}`));
 });

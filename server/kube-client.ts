@@ -2,8 +2,9 @@
  * The few kube-apiserver calls rpf-server makes, behind a small interface so
  * tests inject a fake. The implementation wraps @kubernetes/client-node.
  */
-import { ApiException, AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { V1Pod, V1SubjectAccessReview } from '@kubernetes/client-node';
+import { createKubeJson, KubeApiError } from './kube-json.ts';
 
 /** What rpf-server needs to know about a pod. */
 export interface PodInfo {
@@ -91,13 +92,14 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 /** The real {@link KubeClient}, over @kubernetes/client-node. */
 export function createKubeClient(kc: KubeConfig): KubeClient {
   const core = kc.makeApiClient(CoreV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+  // The two calls every tunnel makes go over kube-json.ts (kept alive, no models).
+  const json = createKubeJson(kc);
   return {
     async getPod(namespace, name) {
       try {
-        return toPodInfo(await core.readNamespacedPod({ namespace, name }));
+        return toPodInfo(await json.call<V1Pod>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`));
       } catch (err) {
-        if (isNotFound(err)) return undefined;
+        if (err instanceof KubeApiError && err.code === 404) return undefined;
         throw err;
       }
     },
@@ -115,17 +117,15 @@ export function createKubeClient(kc: KubeConfig): KubeClient {
       }
     },
     async createSubjectAccessReview(spec) {
-      const review = await authz.createSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SubjectAccessReview',
-          spec: {
-            user: spec.user,
-            groups: [...spec.groups],
-            uid: spec.uid,
-            extra: Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, [...v]])),
-            resourceAttributes: { ...spec.resourceAttributes },
-          },
+      const review = await json.call<V1SubjectAccessReview>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: spec.user,
+          groups: [...spec.groups],
+          uid: spec.uid,
+          extra: Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, [...v]])),
+          resourceAttributes: { ...spec.resourceAttributes },
         },
       });
       const s = review.status;

@@ -6,6 +6,8 @@
 // ssh -R to sshd's "Allocated port", and the Node relay from `node` to
 // listening, for scale. Direct TCP has no session.
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { adminKubeconfig, repoRoot } from '../e2e/helpers/cluster.ts';
@@ -28,20 +30,51 @@ async function timeNode(args: string[]): Promise<number> {
   return performance.now() - t0;
 }
 
-/** What the client's start-up is made of, besides the network: Node itself, and loading @kubernetes/client-node. */
-async function startupParts(runs: number): Promise<{ nodeMs: number; clientNodeImportMs: number; clientNodeImportRssBytes: number; kubectlPluginVersionMs: number }> {
+/** Wall time of a command run to its end, in ms. */
+async function timeCommand(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  await execFileAsync(file, args, env === undefined ? {} : { env });
+  return performance.now() - t0;
+}
+
+/** The parts of the client's start-up that are not the network: kubectl's plugin dispatch, Node itself, loading kube-rpf's CLI, and loading @kubernetes/client-node (for comparison). */
+async function startupParts(runs: number): Promise<{
+  nodeMs: number;
+  clientNodeImportMs: number;
+  clientNodeImportRssBytes: number;
+  kubectlPluginVersionMs: number;
+  kubectlDispatchMs: number;
+  clientVersionMs: number;
+}> {
   const node: number[] = [];
   const imports: number[] = [];
   const version: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    node.push(await timeNode(['-e', '0']));
-    imports.push(await timeNode(['--input-type=module', '-e', "await import('@kubernetes/client-node')"]));
-    const t0 = performance.now();
-    await execFileAsync('kubectl', ['rpf', '--version'], { env: { ...process.env, PATH: `${path.join(PLUGIN_PREFIX, 'bin')}:${process.env.PATH}` } });
-    version.push(performance.now() - t0);
+  const dispatch: number[] = [];
+  const bareVersion: number[] = [];
+  // A plugin that exits at once: what kubectl costs before any plugin's first line.
+  const noopDir = await mkdtemp(path.join(os.tmpdir(), 'rpf-bench-noop-'));
+  await writeFile(path.join(noopDir, 'kubectl-rpfbenchnoop'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  const pluginEnv = { ...process.env, PATH: `${path.join(PLUGIN_PREFIX, 'bin')}:${noopDir}:${process.env.PATH}` };
+  try {
+    for (let i = 0; i < runs; i++) {
+      node.push(await timeNode(['-e', '0']));
+      imports.push(await timeNode(['--input-type=module', '-e', "await import('@kubernetes/client-node')"]));
+      version.push(await timeCommand('kubectl', ['rpf', '--version'], pluginEnv));
+      dispatch.push(await timeCommand('kubectl', ['rpfbenchnoop'], pluginEnv));
+      bareVersion.push(await timeCommand(process.execPath, [path.join(PLUGIN_PREFIX, 'lib/node_modules/kube-rpf/dist/client/main.js'), '--version']));
+    }
+  } finally {
+    await rm(noopDir, { recursive: true, force: true });
   }
   const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node'); console.log(process.memoryUsage().rss)"], { cwd: repoRoot });
-  return { nodeMs: median(node), clientNodeImportMs: median(imports), clientNodeImportRssBytes: Number(stdout.trim()), kubectlPluginVersionMs: median(version) };
+  return {
+    nodeMs: median(node),
+    clientNodeImportMs: median(imports),
+    clientNodeImportRssBytes: Number(stdout.trim()),
+    kubectlPluginVersionMs: median(version),
+    kubectlDispatchMs: median(dispatch),
+    clientVersionMs: median(bareVersion),
+  };
 }
 
 /** The session-start scenario. */
@@ -99,7 +132,9 @@ export const sessionStart: Scenario = {
       }
     }
     const parts = await startupParts(ctx.options.quick ? 3 : 5);
-    ctx.log(`  start-up parts: node -e 0 ${parts.nodeMs.toFixed(0)} ms, import @kubernetes/client-node ${parts.clientNodeImportMs.toFixed(0)} ms, kubectl rpf --version ${parts.kubectlPluginVersionMs.toFixed(0)} ms`);
+    ctx.log(
+      `  start-up parts: kubectl plugin dispatch ${parts.kubectlDispatchMs.toFixed(0)} ms, node -e 0 ${parts.nodeMs.toFixed(0)} ms, node main.js --version ${parts.clientVersionMs.toFixed(0)} ms, import @kubernetes/client-node ${parts.clientNodeImportMs.toFixed(0)} ms, kubectl rpf --version ${parts.kubectlPluginVersionMs.toFixed(0)} ms`,
+    );
     for (const [id, values] of Object.entries(samples)) {
       ctx.log(`  ${id}: p50=${percentile(values, 50).toFixed(0)} p99=${percentile(values, 99).toFixed(0)} ms`);
     }
@@ -119,7 +154,7 @@ export const sessionStart: Scenario = {
     }
     return {
       title: this.title,
-      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it. Also timed, for the analysis: the client started without kubectl (node dist/client/main.js), node -e 0, a process that only imports @kubernetes/client-node, and kubectl rpf --version.`,
+      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it. Also timed, for the analysis: the client started without kubectl (node dist/client/main.js), kubectl running a plugin that exits at once (its dispatch alone), node -e 0, node dist/client/main.js --version (Node plus loading the CLI), a process that only imports @kubernetes/client-node, and kubectl rpf --version.`,
       metrics: { p50, p99 },
       detail: {
         samplesMs: samples,

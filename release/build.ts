@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { bundleClient } from './bundle.ts';
+import { bundleClient, CLIENT_NODE_ASSET } from './bundle.ts';
 import { releaseIsFresh } from './freshness.ts';
 import { krewManifest } from './krew-manifest.ts';
 import { TARGETS, buildExecutable, hostTarget, nodeBinary } from './single-executable.ts';
@@ -63,7 +63,7 @@ mkdirSync(out, { recursive: true });
 mkdirSync(work, { recursive: true });
 
 const bundle = join(work, 'kubectl-rpf.cjs');
-await bundleClient({ root, outfile: bundle, version: pkg.version });
+const { clientNode } = await bundleClient({ root, outfile: bundle, version: pkg.version });
 const blobNode = nodeBinary(host, nodeVersion);
 const mtime = `@${sourceDateEpoch()}`;
 
@@ -72,7 +72,7 @@ for (const target of TARGETS) {
   const name = `kubectl-rpf-${target.os}-${target.arch}`;
   const stage = join(work, name);
   mkdirSync(stage);
-  await buildExecutable({ target, version: nodeVersion, bundle, output: join(stage, 'kubectl-rpf'), blobNode, workDir: work });
+  await buildExecutable({ target, version: nodeVersion, bundle, assets: { [CLIENT_NODE_ASSET]: clientNode }, output: join(stage, 'kubectl-rpf'), blobNode, workDir: work });
   copyFileSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
   const archive = join(out, `${name}.tar.gz`);
   // GNU tar and gzip -n: fixed order, owner and times, no name in the gzip header.

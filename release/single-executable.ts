@@ -99,6 +99,8 @@ export async function buildExecutable(options: {
   target: Target;
   version: string;
   bundle: string;
+  /** Files the executable carries, by asset name (node:sea getAsset). */
+  assets?: Readonly<Record<string, string>>;
   output: string;
   blobNode: string;
   workDir: string;
@@ -110,6 +112,7 @@ export async function buildExecutable(options: {
   writeFileSync(config, JSON.stringify({
     main: bundle,
     output: blob,
+    assets: options.assets ?? {},
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache,

@@ -2,11 +2,11 @@
 // with no source rewrites: run by plain Node.js from a folder with no
 // node_modules, it must hold ws and the build-time version itself.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { bundleClient } from '../../release/bundle.ts';
+import { bundleClient, CLIENT_NODE_ASSET } from '../../release/bundle.ts';
 import { scratchDir } from '../helpers/scratch-dir.ts';
 import { repoRoot } from './helpers/release.ts';
 
@@ -37,4 +37,15 @@ test('a failure is one error line and exit 1, as from the unbundled CLI', async 
   t.is(failed.code, 1);
   // The one `error:` line is the CLI's contract with its user.
   t.regex(failed.stderr ?? '', /^error: cannot load kubeconfig \/nonexistent\/kubeconfig: [^\n]*\n$/);
+});
+
+test('@kubernetes/client-node is not in the main script but in its own file, loaded only for exec and auth-provider users', (t) => {
+  // Every start pays for the main script; client-node's 6 MB of code only
+  // the users who need it (release/bundle.ts; the executable carries it as
+  // an asset, and release.test.ts runs an exec plugin through it).
+  const main = statSync(bundle).size;
+  const clientNode = statSync(path.join(path.dirname(bundle), CLIENT_NODE_ASSET)).size;
+  t.true(main < 1024 * 1024, `main script ${main} bytes`);
+  t.true(clientNode > 2 * 1024 * 1024, `client-node bundle ${clientNode} bytes`);
+  t.true(readFileSync(path.join(path.dirname(bundle), CLIENT_NODE_ASSET), 'utf8').includes('loadFromDefault'));
 });

@@ -6,10 +6,11 @@
 // ssh -R to sshd's "Allocated port", and the Node relay from `node` to
 // listening, for scale. Direct TCP has no session.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { hostTarget } from '../../release/single-executable.ts';
 import { adminKubeconfig, repoRoot } from '../e2e/helpers/cluster.ts';
 import { PLUGIN_PREFIX } from './lib/bench-cluster.ts';
 import { startKubectlPortForward, startKubectlRpf, startLocal } from './lib/paths.ts';
@@ -77,6 +78,23 @@ async function startupParts(runs: number): Promise<{
   };
 }
 
+/** The directory holding this machine's kubectl-rpf single executable, built if stale and unpacked from dist/release, or undefined when there is none. */
+async function unpackExecutable(): Promise<string | undefined> {
+  const target = hostTarget();
+  if (target === undefined) return undefined;
+  const archive = path.join(repoRoot, 'dist/release', `kubectl-rpf-${target.os}-${target.arch}.tar.gz`);
+  // Built from this tree unless dist/release is newer than its inputs.
+  await execFileAsync(process.execPath, [path.join(repoRoot, 'release/build.ts'), '--if-stale'], { cwd: repoRoot }).catch(() => {});
+  try {
+    await access(archive);
+  } catch {
+    return undefined;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rpf-bench-executable-'));
+  await execFileAsync('tar', ['-xzf', archive, '-C', dir]);
+  return dir;
+}
+
 /** The session-start scenario. */
 export const sessionStart: Scenario = {
   id: 'session-start',
@@ -87,7 +105,10 @@ export const sessionStart: Scenario = {
     const localPort = pathSet.localServicePort;
     // The client without kubectl in front, to tell plugin dispatch from our own start-up.
     const bareClient = path.join(PLUGIN_PREFIX, 'lib/node_modules/kube-rpf/dist/client/main.js');
-    const starters: Array<[PathId | 'kubectl-rpf-bare', Starter]> = [
+    // The single executable (npm run dist), as krew installs it: kubectl rpf finds it first on PATH.
+    const executableDir = await unpackExecutable();
+    if (executableDir === undefined) ctx.log('  no dist/release archive for this machine: the single executable is not timed (npm run dist)');
+    const starters: Array<[PathId | 'kubectl-rpf-bare' | 'kubectl-rpf-executable', Starter]> = [
       ['kube-rpf', async () => {
         const s = await startKubectlRpf(cluster, localPort);
         return { stop: () => s.process.stop('SIGINT') };
@@ -116,6 +137,20 @@ export const sessionStart: Scenario = {
         }
         return { stop: () => s.stop('SIGINT') };
       }],
+      ...(executableDir === undefined
+        ? []
+        : [['kubectl-rpf-executable', async () => {
+            const s = startProcess('kubectl', ['rpf', '-n', cluster.namespace, cluster.pod, `0:${localPort}`], {
+              env: { ...process.env, PATH: `${executableDir}:${process.env.PATH}`, KUBECONFIG: adminKubeconfig },
+            });
+            try {
+              await s.waitForLine(/^Forwarding from 127\.0\.0\.1:\d+ in pod /, 30_000);
+            } catch (error) {
+              await s.stop('SIGKILL');
+              throw error;
+            }
+            return { stop: () => s.stop('SIGINT') };
+          }] as [PathId | 'kubectl-rpf-bare' | 'kubectl-rpf-executable', Starter]]),
     ];
     const samples: Record<string, number[]> = {};
     const failures: Partial<Record<PathId, string[]>> = {};
@@ -127,7 +162,7 @@ export const sessionStart: Scenario = {
           (samples[id] ??= []).push(performance.now() - t0);
           await session.stop();
         } catch (error) {
-          if (id !== 'kubectl-rpf-bare') (failures[id] ??= []).push(`start ${i + 1}: ${(error as Error).message.split('\n')[0]}`);
+          if (id !== 'kubectl-rpf-bare' && id !== 'kubectl-rpf-executable') (failures[id] ??= []).push(`start ${i + 1}: ${(error as Error).message.split('\n')[0]}`);
         }
       }
     }
@@ -139,7 +174,7 @@ export const sessionStart: Scenario = {
       ctx.log(`  ${id}: p50=${percentile(values, 50).toFixed(0)} p99=${percentile(values, 99).toFixed(0)} ms`);
     }
     const p = (q: number) =>
-      Object.fromEntries(Object.entries(samples).filter(([id]) => id !== 'kubectl-rpf-bare').map(([id, v]) => [id, [percentile(v, q)]]));
+      Object.fromEntries(Object.entries(samples).filter(([id]) => id !== 'kubectl-rpf-bare' && id !== 'kubectl-rpf-executable').map(([id, v]) => [id, [percentile(v, q)]]));
     const p50 = buildMetric('launch to ready p50', 'ms', 'lower', p(50), failures);
     const p99 = buildMetric('launch to ready p99', 'ms', 'lower', p(99), failures);
     // min and max over all starts, not over the single percentile.
@@ -154,12 +189,13 @@ export const sessionStart: Scenario = {
     }
     return {
       title: this.title,
-      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it. Also timed, for the analysis: the client started without kubectl (node dist/client/main.js), kubectl running a plugin that exits at once (its dispatch alone), node -e 0, node dist/client/main.js --version (Node plus loading the CLI), a process that only imports @kubernetes/client-node, and kubectl rpf --version.`,
+      method: `${runs} starts per path, alternating, each timed from spawning the command to its ready line, then stopped (SIGINT for kubectl rpf) before the next; p50 and p99 over the starts, min and max of all starts. kubectl rpf goes through kubectl's plugin dispatch, as users run it. Also timed, for the analysis: the client started without kubectl (node dist/client/main.js), the single executable of npm run dist behind kubectl (as krew installs it), kubectl running a plugin that exits at once (its dispatch alone), node -e 0, node dist/client/main.js --version (Node plus loading the CLI), a process that only imports @kubernetes/client-node, and kubectl rpf --version.`,
       metrics: { p50, p99 },
       detail: {
         samplesMs: samples,
         startupParts: parts,
         bareClient: samples['kubectl-rpf-bare'] ? { p50: percentile(samples['kubectl-rpf-bare'], 50), p99: percentile(samples['kubectl-rpf-bare'], 99) } : undefined,
+        executable: samples['kubectl-rpf-executable'] ? { p50: percentile(samples['kubectl-rpf-executable'], 50), p99: percentile(samples['kubectl-rpf-executable'], 99) } : undefined,
       },
     };
   },

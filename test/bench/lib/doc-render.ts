@@ -193,6 +193,7 @@ function analysis(results: Results): string[] {
     const detail = results.scenarios['session-start']?.detail as
       | {
           bareClient?: { p50: number; p99: number };
+          executable?: { p50: number; p99: number };
           startupParts?: { nodeMs: number; clientNodeImportMs: number; kubectlPluginVersionMs: number; kubectlDispatchMs?: number; clientVersionMs?: number };
         }
       | undefined;
@@ -202,6 +203,7 @@ function analysis(results: Results): string[] {
     out.push(
       `\`kubectl rpf\` printed "Forwarding from" ${f(s50)} ms after launch at p50 and ${s99 === undefined ? '?' : f(s99)} ms at p99: the 200 ms target is ${s99 !== undefined && s99 <= 200 ? 'met' : 'missed'}. ` +
         `kubectl port-forward is ready in ${f(pf50 ?? Number.NaN)} ms (${pf50 === undefined ? '?' : f(s50 / pf50)}x; issue 13 asks for at most 1.5x), ssh -R in ${f(med(results, 'session-start', 'p50', 'ssh-r') ?? Number.NaN)} ms. ` +
+        (detail?.executable ? `The single executable (npm run dist, as krew installs it) is ready in ${f(detail.executable.p50)} ms at p50 and ${f(detail.executable.p99)} ms at p99. ` : '') +
         (detail?.bareClient ? `Without kubectl's plugin dispatch in front (node dist/client/main.js) the client needs ${f(detail.bareClient.p50)} ms at p50 and ${f(detail.bareClient.p99)} ms at p99, so kubectl itself (finding and starting the plugin) costs ${f(s50 - detail.bareClient.p50)} ms of the p50. ` : '') +
         (parts
           ? (parts.kubectlDispatchMs !== undefined && parts.clientVersionMs !== undefined

@@ -12,6 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AgentDirectory } from './agent-directory.ts';
 import type { AgentPodSource } from './agent-directory.ts';
+import type { AdmissionKube } from './admission-kube.ts';
+import { createTunnelChecks } from './admission-setup.ts';
 import { agentTlsFromFiles, createAgentDialer } from './agent-client.ts';
 import type { AgentDialer } from './agent-client.ts';
 import { Authorizer } from './authorizer.ts';
@@ -62,6 +64,11 @@ export interface ServerDeps {
    * Defaults to {@link FrontProxyAuthenticator} over the kube client.
    */
   readonly authenticator?: RequestAuthenticator;
+  /**
+   * What admission webhooks and the sandbox policy read from the API
+   * (admission-kube.ts); without it neither runs (tests with a fake kube client).
+   */
+  readonly admissionKube?: AdmissionKube;
 }
 
 /** A built server, not yet listening. */
@@ -144,6 +151,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
         logger.info('front-proxy CA bundle loaded');
       },
     });
+  const checks = deps.admissionKube === undefined ? undefined : createTunnelChecks(config, deps.admissionKube, logger, clock);
   const authorizer = new Authorizer({ kube: deps.kube, clock, ...(deps.authorizerTtlMs === undefined ? {} : { ttlMs: deps.authorizerTtlMs }) });
   const proxy = new UpgradeProxy({
     auth,
@@ -158,6 +166,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     allowHostNetworkPods: config.allowHostNetworkPods,
     sessions: new SessionLimiter(config.maxSessionsPerUser),
     agentTimeoutMs,
+    ...(checks === undefined ? {} : checks.deps),
   });
   server.on('upgrade', (req, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head));
 
@@ -202,6 +211,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     async listen() {
       auth.start();
       agentDirectory?.start();
+      checks?.start();
       // Serving certificates rotate too (cert-manager): re-read them now and then.
       certTimer = setInterval(() => {
         try {
@@ -234,6 +244,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     async close() {
       auth.stop();
       agentDirectory?.stop();
+      checks?.stop();
       if (certTimer !== undefined) clearInterval(certTimer);
       proxy.closeAll();
       const ms = metricsServer;

@@ -17,8 +17,8 @@ export const SESSIONS_RESOURCE = 'reverseportforwards';
 export const SESSION_KIND = 'ReversePortForward';
 /** Kind of the list of session objects. */
 export const SESSION_LIST_KIND = 'ReversePortForwardList';
-/** Kind advertised in discovery for `pods/reverseportforward`. */
-export const SUBRESOURCE_KIND = 'PodReverseForwardOptions';
+/** Kind advertised in discovery for `pods/reverseportforward`, and of the connect options admission webhooks receive (admission-review.ts), as PodPortForwardOptions is for pods/portforward. */
+export const SUBRESOURCE_KIND = 'ReversePortForwardOptions';
 
 /** Response header naming the RPF_ERR_SERVER_* code of an error Status. */
 export const ERROR_CODE_HEADER = 'x-rpf-error-code';

@@ -98,6 +98,30 @@ export const SERVER_ERROR_CODES = {
     meaning: 'The target pod uses the node\'s network namespace (hostNetwork) and the policy forbids opening ports on nodes.',
     fix: 'Target a pod without hostNetwork, or have the administrator start rpf-server with --allow-host-network-pods.',
   },
+  RPF_ERR_SERVER_SANDBOXED_POD: {
+    status: 400,
+    reason: 'BadRequest',
+    meaning: 'The target pod runs in a VM sandbox (its RuntimeClass handler matches --sandboxed-runtime-handlers: Kata, gVisor, Firecracker...), whose network stack rpf-agent cannot enter, so a listener would be unreachable from the pod; or its RuntimeClass no longer exists.',
+    fix: 'Target a pod that runs with the node\'s default runtime (no runtimeClassName, or one whose handler is not sandboxed). If the handler does share the pod\'s network namespace, have the administrator remove it from policy.sandboxedRuntimeHandlers.',
+  },
+  RPF_ERR_SERVER_ADMISSION_DENIED: {
+    status: 403,
+    reason: 'Forbidden',
+    meaning: 'A validating admission webhook registered for CONNECT on pods/reverseportforward denied the tunnel; the message quotes the webhook.',
+    fix: 'Read the webhook\'s message: it names the cluster policy that refused the tunnel. Ask the platform team that owns the webhook (kubectl get validatingwebhookconfigurations) for an exception.',
+  },
+  RPF_ERR_SERVER_ADMISSION_FAILED: {
+    status: 500,
+    reason: 'InternalError',
+    meaning: 'A validating webhook with failurePolicy Fail that applies to the tunnel could not be called, timed out or answered something invalid; or what matching needs (the namespace\'s labels, a valid selector) could not be read.',
+    fix: 'Check the webhook named in the message (its Service or URL, caBundle, timeoutSeconds) and that rpf-server\'s pods can reach it (network policies); rpf-server needs get on namespaces and services. A webhook that should not block tunnels when down can use failurePolicy Ignore.',
+  },
+  RPF_ERR_SERVER_ADMISSION_NOT_READY: {
+    status: 503,
+    reason: 'ServiceUnavailable',
+    meaning: 'rpf-server has not yet read the cluster\'s ValidatingWebhookConfigurations (it started moments ago, or cannot list them), so it cannot tell which webhooks apply.',
+    fix: 'Retry; if it persists, check rpf-server\'s log and that its ServiceAccount may list and watch validatingwebhookconfigurations (chart ClusterRole kube-rpf-server-admission).',
+  },
   RPF_ERR_SERVER_USER_SESSION_LIMIT: {
     status: 429,
     reason: 'TooManyRequests',
@@ -131,8 +155,8 @@ export const SERVER_ERROR_CODES = {
   RPF_ERR_SERVER_KUBE_API: {
     status: 500,
     reason: 'InternalError',
-    meaning: 'rpf-server could not read pods from kube-apiserver.',
-    fix: 'Grant rpf-server\'s ServiceAccount get on pods in all namespaces and list on pods in the agent namespace; check kube-apiserver is reachable.',
+    meaning: 'rpf-server could not read pods (or a target pod\'s RuntimeClass) from kube-apiserver.',
+    fix: 'Grant rpf-server\'s ServiceAccount get on pods in all namespaces, list on pods in the agent namespace and get on runtimeclasses; check kube-apiserver is reachable.',
   },
   RPF_ERR_SERVER_SESSION_NOT_FOUND: {
     status: 404,

@@ -7,6 +7,7 @@ import { createRpfServer } from './app.ts';
 import type { RpfServer, ServerDeps } from './app.ts';
 import { systemClock } from './clock.ts';
 import { agentPodInformer } from './agent-pod-informer.ts';
+import { createAdmissionKube } from './admission-kube.ts';
 import { createKubeClient, loadKubeConfig } from './kube-client.ts';
 import { createLogger } from './logging.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -28,7 +29,7 @@ export function createProductionServer(config: ServerConfig, logger: Logger = cr
   const kc = loadKubeConfig(config.kubeconfig);
   const kube = createKubeClient(kc);
   const agentPods = agentPodInformer(kc, config.agentNamespace, config.agentSelector);
-  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }) };
+  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }), admissionKube: createAdmissionKube(kc) };
   return createRpfServer(config, deps);
 }
 

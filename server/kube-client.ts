@@ -22,6 +22,8 @@ export interface PodInfo {
   readonly ready: boolean;
   /** The pod is being deleted. */
   readonly terminating: boolean;
+  /** `spec.runtimeClassName` ('' or absent: the node's default runtime). */
+  readonly runtimeClassName?: string;
 }
 
 /** The attributes of a SubjectAccessReview (authorization.k8s.io/v1 spec). */
@@ -74,6 +76,7 @@ export function toPodInfo(pod: V1Pod): PodInfo {
     podIP: pod.status?.podIP ?? '',
     ready,
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
+    runtimeClassName: pod.spec?.runtimeClassName ?? '',
   };
 }
 

@@ -10,6 +10,7 @@ import type { FieldError, FlagSpec } from '../protocol/flags.ts';
 import { parseDuration } from './duration.ts';
 import { RpfServerError } from './errors.ts';
 import { parsePortRanges } from './port-ranges.ts';
+import { DEFAULT_SANDBOXED_HANDLERS, parseHandlerPatterns } from './sandbox-policy.ts';
 import type { PortRange } from './port-ranges.ts';
 
 /** Flag values as given (strings), before defaults and checks. */
@@ -27,6 +28,8 @@ export interface RawOptions {
   agentServerName?: string;
   kubeconfig?: string;
   allowHostNetworkPods?: string;
+  admissionWebhooks?: string;
+  sandboxedRuntimeHandlers?: string;
   allowedPorts?: string;
   metricsPort?: string;
   logLevel?: string;
@@ -54,6 +57,8 @@ export const FLAGS: readonly FlagSpec<keyof RawOptions>[] = [
   { flag: 'agent-server-name', field: 'agentServerName', default: 'rpf-agent', help: 'name the agents\' certificates must carry' },
   { flag: 'kubeconfig', field: 'kubeconfig', help: 'kubeconfig file; in-cluster configuration when absent' },
   { flag: 'allow-host-network-pods', field: 'allowHostNetworkPods', boolean: true, default: 'false', help: 'allow tunnels into hostNetwork pods (opens ports on the node)' },
+  { flag: 'admission-webhooks', field: 'admissionWebhooks', boolean: true, default: 'true', help: 'call the cluster\'s validating webhooks for CONNECT on pods/reverseportforward (docs/admission.md)' },
+  { flag: 'sandboxed-runtime-handlers', field: 'sandboxedRuntimeHandlers', default: DEFAULT_SANDBOXED_HANDLERS, help: 'RuntimeClass handlers whose pods run in a VM sandbox and are refused; * matches any characters; empty: none' },
   { flag: 'allowed-ports', field: 'allowedPorts', default: '1-65535', help: 'ports a pod may listen on, e.g. 1024-65535,80' },
   { flag: 'metrics-port', field: 'metricsPort', default: '9464', help: 'plain HTTP port of /metrics (0 disables)' },
   { flag: 'max-sessions-per-user', field: 'maxSessionsPerUser', default: '20', help: 'most tunnels one user may hold (open or being opened) through this replica' },
@@ -100,6 +105,8 @@ export interface ServerConfig {
   readonly agentServerName: string;
   readonly kubeconfig: string | undefined;
   readonly allowHostNetworkPods: boolean;
+  readonly admissionWebhooks: boolean;
+  readonly sandboxedRuntimeHandlers: readonly string[];
   readonly allowedPorts: readonly PortRange[];
   readonly metricsPort: number;
   readonly logLevel: string;
@@ -222,6 +229,11 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
   const agentServerName = o.agentServerName ?? '';
   if (agentServerName === '') errors.push({ field: 'agentServerName', message: '--agent-server-name must not be empty' });
   const allowHostNetworkPods = checkBoolean(errors, 'allowHostNetworkPods', 'allow-host-network-pods', o.allowHostNetworkPods);
+  const admissionWebhooks = checkBoolean(errors, 'admissionWebhooks', 'admission-webhooks', o.admissionWebhooks);
+  let sandboxedRuntimeHandlers: readonly string[] = [];
+  const handlers = parseHandlerPatterns(o.sandboxedRuntimeHandlers ?? '');
+  if (handlers.ok) sandboxedRuntimeHandlers = handlers.patterns;
+  else for (const e of handlers.errors) errors.push({ field: 'sandboxedRuntimeHandlers', message: `--sandboxed-runtime-handlers: ${e}` });
   let allowedPorts: readonly PortRange[] = [];
   const ranges = parsePortRanges(o.allowedPorts ?? '');
   if (ranges.ok) allowedPorts = ranges.ranges;
@@ -253,6 +265,8 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
     agentServerName,
     kubeconfig,
     allowHostNetworkPods,
+    admissionWebhooks,
+    sandboxedRuntimeHandlers,
     allowedPorts,
     metricsPort,
     logLevel,

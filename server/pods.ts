@@ -35,7 +35,13 @@ function kubeError(what: string, err: unknown): RpfServerError {
  * invalid, and no retry against the same pod can succeed. 409 is left to the
  * agent's "port already in use", which asks for another port, not another pod.
  */
-export async function resolveTargetPod(kube: KubeClient, namespace: string, name: string, allowHostNetworkPods: boolean): Promise<PodInfo> {
+export async function resolveTargetPod(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  allowHostNetworkPods: boolean,
+  sandbox?: { check(pod: PodInfo): Promise<void> },
+): Promise<PodInfo> {
   let pod: PodInfo | undefined;
   try {
     pod = await kube.getPod(namespace, name);
@@ -46,6 +52,8 @@ export async function resolveTargetPod(kube: KubeClient, namespace: string, name
   if (pod === undefined) throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_FOUND', `pods "${name}" not found`, details);
   // Listeners in a pod being deleted would die with it, often within the grace period.
   if (pod.terminating) throw new RpfServerError('RPF_ERR_SERVER_POD_TERMINATING', `pod ${namespace}/${name} is terminating`, details);
+  // Before the phase: a VM-sandboxed pod that cannot start on this node is still refused for what it is (sandbox-policy.ts).
+  if (sandbox !== undefined) await sandbox.check(pod);
   if (pod.phase !== 'Running' || pod.nodeName === '') {
     throw new RpfServerError('RPF_ERR_SERVER_POD_NOT_RUNNING', `pod ${namespace}/${name} is not running (phase ${pod.phase === '' ? 'Unknown' : pod.phase})`, details);
   }

@@ -13,6 +13,7 @@
  * 5. authorize `create` with a SubjectAccessReview;
  * 6. validate the query (ports, addresses) only then, so a refused user is
  *    told 403 whatever the query, and `expose` for a non-loopback address;
+ * 6b. validating admission webhooks (admission-webhooks.ts), when configured;
  * 7. resolve the pod and the agent on its node. Both are looked up (with
  *    rpf-server's own credentials) while the user is authorized, to save two
  *    round trips, but their answer is used and their errors reported only
@@ -25,6 +26,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Authorizer } from './authorizer.ts';
 import { API_PREFIX, SUBRESOURCE } from './constants.ts';
+import type { TunnelAdmission } from './admission-webhooks.ts';
 import { RpfServerError } from './errors.ts';
 import type { RequestAuthenticator, UserInfo } from './front-proxy-auth.ts';
 import type { KubeClient, PodInfo } from './kube-client.ts';
@@ -58,6 +60,10 @@ export interface TunnelAuthorizationDeps {
   readonly allowHostNetworkPods: boolean;
   /** The per-user session cap. */
   readonly sessions: SessionLimiter;
+  /** Validating admission webhooks for CONNECT on pods/reverseportforward (admission-webhooks.ts); none when absent. */
+  readonly admission?: TunnelAdmission;
+  /** Refuses VM-sandboxed pods (sandbox-policy.ts); none when absent. */
+  readonly sandbox?: { check(pod: PodInfo): Promise<void> };
 }
 
 /** A tunnel that passed every check: everything the agent request and the splice need. */
@@ -119,7 +125,7 @@ interface Admitted {
 /** Steps 5-7. */
 async function prepare(deps: TunnelAuthorizationDeps, admitted: Admitted): Promise<PreparedTunnel> {
   const { user, target } = admitted;
-  const located = resolveTargetPod(deps.kube, target.namespace, target.pod, deps.allowHostNetworkPods).then(async (pod) => ({
+  const located = resolveTargetPod(deps.kube, target.namespace, target.pod, deps.allowHostNetworkPods, deps.sandbox).then(async (pod) => ({
     pod,
     agent: await findAgentOnNode(deps.kube, deps.agents, pod.nodeName),
   }));
@@ -127,6 +133,8 @@ async function prepare(deps: TunnelAuthorizationDeps, admitted: Admitted): Promi
   await deps.authorizer.authorize(user, target, 'create');
   const query = parseTunnelQuery(admitted.params, deps.allowedPorts);
   if (query.addresses.some((a) => !isLoopback(a))) await deps.authorizer.authorize(user, target, 'expose');
+  // Admission after authorization, as kube-apiserver orders them: webhooks hear only of requests the user may make.
+  if (deps.admission !== undefined) await deps.admission.admit({ namespace: target.namespace, pod: target.pod, user, ports: query.ports, addresses: query.addresses });
   const { pod, agent } = await located;
   return { user, query, pod, agent, slot: admitted.slot, auditId: admitted.auditId };
 }

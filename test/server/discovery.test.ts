@@ -52,7 +52,7 @@ test('aggregated discovery v2 is served with the media type echoed, the subresou
   t.deepEqual(pods?.['verbs'], []);
   t.deepEqual(pods?.['responseKind'], { group: '', version: '', kind: '' });
   t.deepEqual(pods?.['subresources'], [
-    { subresource: 'reverseportforward', responseKind: { group: 'rpf.kube-rpf.dev', version: 'v1alpha1', kind: 'PodReverseForwardOptions' }, verbs: ['create', 'get'] },
+    { subresource: 'reverseportforward', responseKind: { group: 'rpf.kube-rpf.dev', version: 'v1alpha1', kind: 'ReversePortForwardOptions' }, verbs: ['create', 'get'] },
   ]);
   const sessions = version?.resources.find((r) => r['resource'] === 'reverseportforwards');
   t.is(sessions?.['scope'], 'Namespaced');

@@ -125,7 +125,7 @@ const operations: [name: string, path: string, method: string, action: string, k
   ['list in a namespace', `${PREFIX}/namespaces/{namespace}/reverseportforwards`, 'get', 'list', 'ReversePortForward', 'ReversePortForwardList'],
   ['read', `${PREFIX}/namespaces/{namespace}/reverseportforwards/{name}`, 'get', 'get', 'ReversePortForward', 'ReversePortForward'],
   ['delete', `${PREFIX}/namespaces/{namespace}/reverseportforwards/{name}`, 'delete', 'delete', 'ReversePortForward', `${META_V1}.Status`],
-  ['connect', `${PREFIX}/namespaces/{namespace}/pods/{name}/reverseportforward`, 'get', 'connect', 'PodReverseForwardOptions', 'ReversePortForwardList'],
+  ['connect', `${PREFIX}/namespaces/{namespace}/pods/{name}/reverseportforward`, 'get', 'connect', 'ReversePortForwardOptions', 'ReversePortForwardList'],
 ];
 for (const [name, path, method, action, kind, response] of operations) {
   test(`operation ${name}: x-kubernetes-action ${action}, the kind ${kind} and its 200 body, in v2 and v3`, (t) => {

@@ -424,7 +424,7 @@ test('rpf-server may get pods in every namespace but list them only in the relea
   const podRules = (role: KubeObject) => ((role.rules ?? []) as Rule[]).filter((r) => r.apiGroups.some((g) => g === '' || g === '*') && r.resources.some((res) => res === 'pods' || res === '*'));
 
   const clusterRoles = bindings.filter((b) => b.kind === 'ClusterRoleBinding').map((b) => b.roleRef.name);
-  t.deepEqual(clusterRoles.sort(), ['kube-rpf-server', 'system:auth-delegator']);
+  t.deepEqual(clusterRoles.sort(), ['kube-rpf-server', 'kube-rpf-server-admission', 'system:auth-delegator']);
   const clusterRole = find(documents, 'ClusterRole', 'kube-rpf-server');
   t.deepEqual(podRules(clusterRole).flatMap((r) => r.verbs), ['get'], 'cluster-wide: get, never list or watch');
 
@@ -561,4 +561,24 @@ for (const bad of refusedCombinations) {
 test('a per-user cap just below the seats renders', async (t) => {
   const documents = await render(['--set', 'policy.maxSessionsPerUser=45']);
   t.true(args(documents, 'Deployment', 'rpf-server').includes('--max-sessions-per-user=45'));
+});
+
+// Issue 11 (admission, sandboxed pods): what rpf-server reads for them is read-only and
+// named, and the policy values reach its flags.
+test('rpf-server\'s admission ClusterRole only reads: list/watch webhook configurations, get namespaces, services and runtimeclasses; without admission.webhooks only runtimeclasses', async (t) => {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+  const flat = (role: KubeObject) => ((role.rules ?? []) as Rule[]).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}:${[...r.verbs].sort().join(',')}`))).sort();
+  const on = find(await render(), 'ClusterRole', 'kube-rpf-server-admission');
+  t.deepEqual(flat(on), ['/namespaces:get', '/services:get', 'admissionregistration.k8s.io/validatingwebhookconfigurations:list,watch', 'node.k8s.io/runtimeclasses:get']);
+  const off = await render(['--set', 'admission.webhooks=false']);
+  t.deepEqual(flat(find(off, 'ClusterRole', 'kube-rpf-server-admission')), ['node.k8s.io/runtimeclasses:get']);
+  t.true(args(off, 'Deployment', 'rpf-server').includes('--admission-webhooks=false'));
+});
+
+test('policy.sandboxedRuntimeHandlers reaches rpf-server as --sandboxed-runtime-handlers, and the schema refuses a bad pattern', async (t) => {
+  t.true(args(await render(), 'Deployment', 'rpf-server').includes('--sandboxed-runtime-handlers=kata,kata-*,runsc,runsc-*,gvisor,gvisor-*,firecracker,firecracker-*,fc'));
+  t.true(args(await render(['--set', 'policy.sandboxedRuntimeHandlers=']), 'Deployment', 'rpf-server').includes('--sandboxed-runtime-handlers='));
+  const bad = await template(['--set', 'policy.sandboxedRuntimeHandlers=kata qemu']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /sandboxedRuntimeHandlers/);
 });

@@ -9,7 +9,8 @@
  *   operation CONNECT, resource {group rpf.kube-rpf.dev, version v1alpha1,
  *   resource pods}, subresource reverseportforward, namespaced.
  *
- * In kube-apiserver's order:
+ * As kube-apiserver decides (it checks the selectors first, but reports their
+ * errors only when the rules match; checking the rules first spares an API call):
  * 1. namespaceSelector against the namespace's labels (an empty selector
  *    matches without a lookup);
  * 2. objectSelector against the request's object. For CONNECT the object is
@@ -214,20 +215,22 @@ export type HookDecision = { readonly call: true } | { readonly call: false } | 
  * namespaceSelector is not empty, as kube-apiserver reads them).
  */
 export async function shouldCallHook(hook: ValidatingWebhook, namespaceLabels: () => Promise<Readonly<Record<string, string>>>): Promise<HookDecision> {
+  // Rules first: they need no API call, and kube-apiserver reports selector
+  // errors only for webhooks whose rules match, so the outcome is the same.
+  if (!hook.rules.some(ruleMatches)) return { call: false };
+  let objError: string | undefined;
+  if (!isEmptySelector(hook.objectSelector) && hook.objectSelector !== undefined) {
+    // The options object has no labels: a valid selector never matches it.
+    const result = matchSelector(hook.objectSelector, {});
+    if (!('error' in result)) return { call: false };
+    objError = result.error;
+  }
   let nsError: string | undefined;
   if (!isEmptySelector(hook.namespaceSelector) && hook.namespaceSelector !== undefined) {
     const result = matchSelector(hook.namespaceSelector, await namespaceLabels());
     if ('error' in result) nsError = result.error;
     else if (!result.matches) return { call: false };
   }
-  let objError: string | undefined;
-  if (!isEmptySelector(hook.objectSelector) && hook.objectSelector !== undefined) {
-    // The options object has no labels: a valid selector never matches it.
-    const result = matchSelector(hook.objectSelector, {});
-    if ('error' in result) objError = result.error;
-    else return { call: false };
-  }
-  if (!hook.rules.some(ruleMatches)) return { call: false };
   const error = nsError ?? objError;
   if (error !== undefined) return { call: false, error: `webhook "${hook.name}": invalid selector: ${error}` };
   return { call: true };

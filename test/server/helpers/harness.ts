@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { WebSocket } from 'ws';
+import type { AdmissionKube } from '../../../server/admission-kube.ts';
 import { createAgentDialer } from '../../../server/agent-client.ts';
 import type { AgentDialer } from '../../../server/agent-client.ts';
 import { createRpfServer } from '../../../server/app.ts';
@@ -51,7 +52,7 @@ export function mappedDialer(pki: TestPki, ports: Map<string, number>, serverNam
 }
 
 /** Starts the server with one agent stand-in on node-a and pod dev/web running there. */
-export async function startHarness(pki: TestPki, options: { args?: string[]; agentTimeoutMs?: number } = {}): Promise<Harness> {
+export async function startHarness(pki: TestPki, options: { args?: string[]; agentTimeoutMs?: number; admissionKube?: AdmissionKube } = {}): Promise<Harness> {
   const agent = await startAgentStandIn(pki);
   const agentPorts = new Map([[agent.host, agent.port]]);
   const kube = fakeKube({ configMap: authConfigMap(pki), pods: [pod({ name: 'web' }), agentPod('node-a', agent.host)] });
@@ -65,6 +66,7 @@ export async function startHarness(pki: TestPki, options: { args?: string[]; age
     dialer: mappedDialer(pki, agentPorts),
     refreshMs: 1000,
     agentTimeoutMs: options.agentTimeoutMs ?? 5000,
+    ...(options.admissionKube === undefined ? {} : { admissionKube: options.admissionKube }),
   });
   const { port } = await server.listen();
   for (let i = 0; i < 200 && !server.auth.ready; i++) await new Promise((r) => setTimeout(r, 5));

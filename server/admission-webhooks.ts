@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { admissionReview, denialMessage, failedCallMessage, pickReviewVersion, readAdmissionResponse } from './admission-review.ts';
 import type { TunnelAdmissionAttributes } from './admission-review.ts';
+import { GROUP } from './constants.ts';
 import { RpfServerError } from './errors.ts';
 import type { WebhookCaller, WebhookEndpoint } from './webhook-client.ts';
 import { shouldCallHook } from './webhook-rules.ts';
@@ -91,7 +92,7 @@ export class AdmissionWebhooks implements TunnelAdmission {
       const hook = hooks[i] as ValidatingWebhook;
       if (outcome.kind === 'denied') {
         d.logger.info({ webhook: hook.name, namespace: attrs.namespace, pod: attrs.pod, user: attrs.user.user }, 'tunnel denied by admission webhook');
-        throw new RpfServerError('RPF_ERR_SERVER_ADMISSION_DENIED', outcome.message, { name: attrs.pod, group: 'rpf.kube-rpf.dev', kind: 'pods' });
+        throw new RpfServerError('RPF_ERR_SERVER_ADMISSION_DENIED', outcome.message, { name: attrs.pod, group: GROUP, kind: 'pods' });
       }
       if (outcome.kind === 'failed') {
         if (hook.failurePolicy === 'Ignore') {

@@ -111,18 +111,26 @@ export class WebhookConfigurations {
           this.#deps.logger.info({ webhooks: this.#webhooks.length }, 'validating webhook configurations loaded');
           for (const wake of [...this.#readyWaiters]) wake();
         }
-        pause = base;
+        const watchedAt = Date.now();
         const watch = await this.#deps.feed.watch(list.resourceVersion, (event) => this.#apply(event));
         this.#watch = watch;
         if (!this.#running) watch.abort();
         await watch.done;
+        // A watch the API ends at once (an error it reports through the stream) must not
+        // turn into a tight list-and-watch loop: pause as after a failure.
+        if (Date.now() - watchedAt < base) {
+          await this.#sleep(pause);
+          pause = Math.min(pause * 2, 30_000);
+        } else {
+          pause = base;
+        }
       } catch (err) {
         this.#deps.logger.warn({ err }, 'cannot list or watch ValidatingWebhookConfigurations; retrying');
         await this.#sleep(pause);
         pause = Math.min(pause * 2, 30_000);
         continue;
       }
-      // A watch that ends is normal (the API closes them every few minutes): relist at once.
+      // A watch that ends after a while is normal (the API closes them every few minutes): relist at once.
     }
   }
 

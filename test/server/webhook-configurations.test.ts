@@ -69,7 +69,7 @@ test('the first list fills the cache and the watch starts from its resourceVersi
 test('a watch that ends, or sends ERROR (410 Gone), is followed by a fresh list', async (t) => {
   const { feed, state } = fakeFeed();
   state.items = [vwc('a', ['a1'])];
-  const cache = new WebhookConfigurations({ feed, logger: memoryLogger().logger });
+  const cache = new WebhookConfigurations({ feed, logger: memoryLogger().logger, retryMs: 5 });
   cache.start();
   t.teardown(() => cache.stop());
   await until(() => state.watches.length === 1);
@@ -111,4 +111,22 @@ test('stop ends the watch and releases whoever waits', async (t) => {
   const waiting = cache.waitReady(60_000);
   cache.stop();
   t.false(await waiting);
+});
+
+test('watches the API ends at once are retried after a growing pause, not in a tight loop', async (t) => {
+  const { feed, state } = fakeFeed();
+  const instant: ConfigurationFeed = {
+    list: feed.list,
+    async watch(rv, onEvent) {
+      const w = await feed.watch(rv, onEvent);
+      w.abort();
+      return w;
+    },
+  };
+  const cache = new WebhookConfigurations({ feed: instant, logger: memoryLogger().logger, retryMs: 20 });
+  cache.start();
+  t.teardown(() => cache.stop());
+  await new Promise((r) => setTimeout(r, 300));
+  // Pauses of 20, 40, 80, 160 ms: about five lists in 300 ms, where a tight loop makes thousands.
+  t.true(state.lists >= 2 && state.lists <= 8, `${state.lists} lists`);
 });

@@ -4,6 +4,7 @@
  * varies (kube client, clock, agent dialer, logger, metrics) is injected.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -33,6 +34,13 @@ import { refuseReply } from './refusal.ts';
 import { SessionLimiter } from './session-limit.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { UpgradeProxy } from './upgrade-proxy.ts';
+import { systemTimers } from '../protocol/index.ts';
+import type { Timers } from '../protocol/index.ts';
+import { GovernanceMetrics } from './governance-metrics.ts';
+import { PodEventRecorder } from './pod-events.ts';
+import type { PodEventsClient } from './pod-events.ts';
+import { Reauthorizer } from './reauthorize.ts';
+import { SessionGovernance } from './session-governance.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,6 +70,12 @@ export interface ServerDeps {
    * Defaults to {@link FrontProxyAuthenticator} over the kube client.
    */
   readonly authenticator?: RequestAuthenticator;
+  /** Creates the Events of sessions on their pods; none are recorded without it. */
+  readonly events?: PodEventsClient;
+  /** Timers of re-authorization and the maximum lifetime (default: the real ones). */
+  readonly timers?: Timers;
+  /** Time between two re-authorizations of one tunnel (ms, default 20 s: server/reauthorize.ts). */
+  readonly reauthorizeIntervalMs?: number;
 }
 
 /** A built server, not yet listening. */
@@ -145,6 +159,18 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
       },
     });
   const authorizer = new Authorizer({ kube: deps.kube, clock, ...(deps.authorizerTtlMs === undefined ? {} : { ttlMs: deps.authorizerTtlMs }) });
+  const governanceMetrics = new GovernanceMetrics(metrics.registry);
+  const timers = deps.timers ?? systemTimers;
+  const reauthorizer = new Reauthorizer({
+    authorizer,
+    timers,
+    logger,
+    metrics: governanceMetrics,
+    ...(deps.reauthorizeIntervalMs === undefined ? {} : { intervalMs: deps.reauthorizeIntervalMs }),
+  });
+  // The reportingInstance: a pod's hostname is its name unless the pod sets spec.hostname.
+  const events = deps.events === undefined ? undefined : new PodEventRecorder({ client: deps.events, clock, logger, metrics: governanceMetrics, instance: hostname() });
+  const governance = new SessionGovernance({ reauthorizer, timers, logger, metrics: governanceMetrics, dialer, agentTimeoutMs, maxSessionLifetimeMs: config.maxSessionLifetimeMs, events });
   const proxy = new UpgradeProxy({
     auth,
     authorizer,
@@ -158,6 +184,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     allowHostNetworkPods: config.allowHostNetworkPods,
     sessions: new SessionLimiter(config.maxSessionsPerUser),
     agentTimeoutMs,
+    governance,
   });
   server.on('upgrade', (req, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head));
 
@@ -236,11 +263,14 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
       agentDirectory?.stop();
       if (certTimer !== undefined) clearInterval(certTimer);
       proxy.closeAll();
+      reauthorizer.stop();
       const ms = metricsServer;
       await Promise.all([
         app.close(),
         ms === undefined ? Promise.resolve() : new Promise<void>((resolve) => ms.close(() => resolve())),
       ]);
+      // The closing Events of the tunnels just ended (their sockets have closed by now), best effort.
+      await events?.flush(2000);
     },
   };
 }

@@ -8,6 +8,7 @@ import type { RpfServer, ServerDeps } from './app.ts';
 import { systemClock } from './clock.ts';
 import { agentPodInformer } from './agent-pod-informer.ts';
 import { createKubeClient, loadKubeConfig } from './kube-client.ts';
+import { createPodEventsClient } from './events-client.ts';
 import { createLogger } from './logging.ts';
 import { ServerMetrics } from './metrics.ts';
 import { buildConfig } from './options.ts';
@@ -28,7 +29,7 @@ export function createProductionServer(config: ServerConfig, logger: Logger = cr
   const kc = loadKubeConfig(config.kubeconfig);
   const kube = createKubeClient(kc);
   const agentPods = agentPodInformer(kc, config.agentNamespace, config.agentSelector);
-  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }) };
+  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }), events: createPodEventsClient(kc) };
   return createRpfServer(config, deps);
 }
 

@@ -133,14 +133,19 @@ function portsPhrase(facts: SessionFacts): string {
   return `${facts.ports.length === 1 ? 'port' : 'ports'} ${listOf(ports)} on ${listOf(facts.addresses)}`;
 }
 
-/** How a session ended, in words, for its closing Event. */
+/**
+ * How a session ended, in words, for its closing Event. rpf-server does not
+ * parse the tunnel, so a clean close is known only by which socket closed
+ * first; the agent's closes first even when the client said goodbye (the
+ * WebSocket server closes the TCP connection), so both are worded as a close.
+ */
 export function endPhrase(end: SessionEnd): string {
   const detail = end.detail ?? end.error ?? '';
   switch (end.endedBy) {
     case 'client':
-      return 'the client ended it';
+      return 'the client closed the tunnel';
     case 'agent':
-      return 'the rpf-agent ended it (pod gone, idle timeout or deleted by an administrator)';
+      return 'the tunnel closed (the client left, or the rpf-agent ended it: pod gone, idle timeout, deleted)';
     case 'client-error':
       return `the connection to the client failed${detail === '' ? '' : `: ${detail}`}`;
     case 'agent-error':

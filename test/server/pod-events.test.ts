@@ -70,7 +70,7 @@ test('a closed session says how long it lasted, the bytes each way and how it en
   t.like(client.created[1], { reason: 'ReversePortForwardClosed', action: 'Close', type: 'Normal' });
   t.is(
     client.created[1]?.note,
-    'Reverse port-forward of user "alice" to ports 8080, any free port on 127.0.0.1, ::1 (session web-1a2b3c4d) closed after 1m2s, 1234 bytes to the pod and 5678 from it: the client ended it',
+    'Reverse port-forward of user "alice" to ports 8080, any free port on 127.0.0.1, ::1 (session web-1a2b3c4d) closed after 1m2s, 1234 bytes to the pod and 5678 from it: the client closed the tunnel',
   );
 });
 

@@ -3,12 +3,13 @@
 // Forbidden text, and every session leaves Events on its pod saying who
 // tunnelled into it, on which port, and how it ended.
 //
-// The maximum session lifetime (--max-session-lifetime) is not tested here:
-// it is a flag of the shared rpf-server, and changing it would cut the
-// sessions of every other test running on the cluster. It is proved on real
-// sockets in test/server/session-governance.integration.test.ts.
+// The maximum session lifetime is a setting of the shared rpf-server: its test
+// (the last one) sets policy.maxSessionLifetime with helm and puts it back to
+// the default ("0") even when it fails. It runs inside the cluster lock, when
+// no other test holds a tunnel, and deploy.sh resets every value anyway.
+import path from 'node:path';
 import test from 'ava';
-import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
+import { adminKubeconfig, clusterDir, createNamespace, deleteNamespace, kubectl, kubectlOk, repoRoot, run, startTestbox, waitFor } from './helpers/cluster.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
@@ -164,4 +165,49 @@ test.serial('a reconnect loop does not flood the pod with Events: past the burst
   t.true(opened <= burst + replicas * minutes, `${opened} sessions recorded: more than the rate limits allow`);
   t.true(opened < sessions);
   t.is(events.filter((e) => e.reason === 'ReversePortForwardClosed').length, opened, 'each recorded opening has its closing');
+});
+
+/** Sets the chart's policy.maxSessionLifetime on the installed release (other values kept) and waits for rpf-server to roll. */
+async function setMaxSessionLifetime(value: string): Promise<void> {
+  await run(path.join(clusterDir, 'bin', 'helm'), [
+    'upgrade', 'kube-rpf', path.join(repoRoot, 'charts', 'kube-rpf'),
+    '--kubeconfig', adminKubeconfig, '--namespace', 'kube-rpf',
+    '--reuse-values', '--set-string', `policy.maxSessionLifetime=${value}`,
+    '--wait', '--timeout', '3m',
+  ]);
+  await kubectlOk(['rollout', 'status', 'deployment/rpf-server', '-n', 'kube-rpf', '--timeout=120s']);
+  await kubectlOk(['wait', '--for=condition=Available', 'apiservice/v1alpha1.rpf.kube-rpf.dev', '--timeout=120s']);
+}
+
+test.serial('policy.maxSessionLifetime ends a tunnel at its limit: the client exits 1 naming the limit, and the port closes', async (t) => {
+  const lifetimeMs = 20_000;
+  await setMaxSessionLifetime('20s');
+  t.teardown(() => setMaxSessionLifetime('0'));
+  const args = (await kubectlOk(['get', 'deployment', 'rpf-server', '-n', 'kube-rpf', '-o', 'jsonpath={.spec.template.spec.containers[0].args}']));
+  t.true(args.includes('--max-session-lifetime=20s'), args);
+  const user = await rpfUser('lifetime');
+  // The old replicas may still be on their way out: retry until a tunnel opens.
+  const opening = Date.now();
+  const rpf = await waitFor('a tunnel through the new rpf-server', () => startRpf(['-n', namespace, 'app', '8484:3000'], 2, user.kubeconfig), 60_000);
+  t.teardown(async () => {
+    await rpf.stop().catch(() => {});
+  });
+  const opened = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    rpf.exited,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), lifetimeMs + 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const lived = Date.now() - opening;
+  t.log(`the tunnel ended ${Date.now() - opened} ms after it was forwarding`);
+  t.not(exit, undefined, `kubectl rpf still runs ${lived} ms after it started: ${rpf.stderr()}`);
+  t.is(exit?.code, 1);
+  t.true(lived >= lifetimeMs, `ended after ${lived} ms, before its lifetime`);
+  // The client's error line is the user's contract, so its text is asserted.
+  const errors = rpf.stderr().trim().split('\n').filter((line) => line.startsWith('error: '));
+  t.is(errors.length, 1, rpf.stderr());
+  t.regex(errors[0] ?? '', /^error: lost connection to the pod's reverse port-forward: .*the session reached its maximum lifetime of 20s$/);
+  await waitFor('the port to close in the pod', async () => ((await listening(8484)) ? undefined : true), 10_000);
 });

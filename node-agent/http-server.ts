@@ -11,10 +11,12 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import {
   AGENT_HEALTHZ_PATH,
+  AGENT_SESSION_ID_HEADER,
   AGENT_SESSIONS_PATH,
   GOAWAY_REASON,
   MAX_MESSAGE_SIZE,
   formatStatusResponse,
+  parseAgentSessionEnd,
   parseAgentSessionPath,
   selectSubprotocol,
   successStatus,
@@ -30,7 +32,7 @@ import { WS_SERVER_PING_OPTIONS } from './peer-backlog.ts';
 import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
-import { TunnelSession, type SessionLimits } from './tunnel-session.ts';
+import { TunnelSession, newSessionId, type SessionLimits } from './tunnel-session.ts';
 
 /** What the agent's server is built from. */
 export interface AgentServerDeps {
@@ -70,6 +72,8 @@ export class AgentServer {
   readonly sessions = new Map<string, TunnelSession>();
   readonly #deps: AgentServerDeps;
   readonly #seats: SessionSeats;
+  /** The id each upgrade's session will have, for the 101's X-Rpf-Session header. */
+  readonly #pendingIds = new WeakMap<IncomingMessage, string>();
   readonly #wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -87,6 +91,11 @@ export class AgentServer {
   constructor(deps: AgentServerDeps) {
     this.#deps = deps;
     this.#seats = new SessionSeats(deps.limits);
+    // The 101 names the session, so rpf-server can end exactly this one (docs/agent-api.md).
+    this.#wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      const id = this.#pendingIds.get(req);
+      if (id !== undefined) headers.push(`${AGENT_SESSION_ID_HEADER}: ${id}`);
+    });
     this.server = https.createServer(
       { ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', ...serverTimeouts(deps.connections) },
       (req, res) => this.#handleRequest(req, res),
@@ -132,8 +141,10 @@ export class AgentServer {
       const id = parseAgentSessionPath(url.pathname);
       if (id !== undefined && req.method === 'DELETE') {
         const session = this.sessions.get(id);
+        const parsed = parseAgentSessionEnd(url.searchParams);
+        if (!parsed.ok) throw new RpfAgentError('RPF_ERR_AGENT_BAD_REQUEST', `bad request to end session "${id}": ${parsed.message}`);
         if (!session) throw new RpfAgentError('RPF_ERR_AGENT_SESSION_NOT_FOUND', `reverse port-forward session "${id}" not found`);
-        session.close(GOAWAY_REASON.DELETED, 'the session was deleted by an administrator');
+        session.close(parsed.end.reason, parsed.end.message);
         this.#json(res, 200, successStatus({ name: session.id }));
         return;
       }
@@ -184,10 +195,13 @@ export class AgentServer {
     // ws answers a bad handshake itself (400, or 503 once closing) and then
     // never calls back: the socket's close is our only word of it.
     socket.once('close', abandon);
+    const id = newSessionId(request.target.pod);
+    this.#pendingIds.set(req, id);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('close', abandon);
       let watcher: PodWatcher | undefined;
       const session = new TunnelSession({
+        id,
         ws,
         target: request.target,
         listeners,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, type Channel, type GoawayReason } from '../protocol/index.ts';
+import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, truncateUtf8, type Channel, type GoawayReason } from '../protocol/index.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
@@ -50,6 +50,10 @@ export const SESSION_END = Object.freeze({
   POD_GONE: 'pod-gone',
   /** An administrator deleted the session. */
   DELETED: 'deleted',
+  /** rpf-server ended it: the user's authorization was revoked (GOAWAY FORBIDDEN). */
+  FORBIDDEN: 'forbidden',
+  /** rpf-server ended it by policy, e.g. the maximum session lifetime (GOAWAY POLICY). */
+  POLICY: 'policy',
   /** rpf-agent is shutting down. */
   AGENT_SHUTDOWN: 'agent-shutdown',
   /** The agent ended it for another reason (a GOAWAY reason without a name here). */
@@ -68,12 +72,24 @@ function endReasonFor(reason: GoawayReason): SessionEndReason {
       return SESSION_END.POD_GONE;
     case GOAWAY_REASON.DELETED:
       return SESSION_END.DELETED;
+    case GOAWAY_REASON.FORBIDDEN:
+      return SESSION_END.FORBIDDEN;
+    case GOAWAY_REASON.POLICY:
+      return SESSION_END.POLICY;
     case GOAWAY_REASON.SHUTTING_DOWN:
       return SESSION_END.AGENT_SHUTDOWN;
     default:
       return SESSION_END.AGENT;
   }
 }
+
+/** A new session id: the pod's name (cut) and 8 random hex digits. */
+export function newSessionId(pod: string): string {
+  return `${pod.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Longest WebSocket close reason: a close frame's payload is at most 125 bytes, two of them the code. */
+const MAX_CLOSE_REASON_BYTES = 123;
 
 /** WebSocket close codes of a clean end (normal, going away, no status). */
 const CLEAN_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1005]);
@@ -126,8 +142,10 @@ export class TunnelSession {
     onEnd: (session: TunnelSession) => void;
     /** Time for the idle timeout and the durations (default: the real clock). */
     clock?: Clock;
+    /** The session's id (default: a new one); the agent names it in the 101 before the session exists. */
+    id?: string;
   }) {
-    this.id = `${options.target.pod.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
+    this.id = options.id ?? newSessionId(options.target.pod);
     this.target = options.target;
     this.#clock = options.clock ?? systemClock;
     this.startTime = new Date(this.#clock.now());
@@ -211,7 +229,8 @@ export class TunnelSession {
   close(reason: GoawayReason, message: string): void {
     this.#endedBy ??= endReasonFor(reason);
     this.#session.close(reason, message);
-    this.#ws.close(1000, message.slice(0, 120));
+    // ws throws on a reason over 123 bytes: cut by bytes, not characters (a user name may be any UTF-8).
+    this.#ws.close(1000, truncateUtf8(message, MAX_CLOSE_REASON_BYTES));
     this.end(endReasonFor(reason));
   }
 

@@ -4,6 +4,8 @@
 // encode and parse, and the text of a response; the sockets live in server/
 // and node-agent/.
 import { STATUS_CODES } from 'node:http';
+import { truncateUtf8 } from './codec.ts';
+import { GOAWAY_REASON, MAX_REASON_MESSAGE_BYTES } from './constants.ts';
 
 /** Path of the agent's sessions: GET with an upgrade opens one, GET without lists them. */
 export const AGENT_SESSIONS_PATH = '/v1/sessions';
@@ -26,6 +28,73 @@ export function parseAgentSessionPath(pathname: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Header of the agent's `101 Switching Protocols` naming the session it
+ * opened: the id `DELETE /v1/sessions/<id>` takes, so rpf-server can end the
+ * one session it is splicing (revocation, maximum lifetime).
+ */
+export const AGENT_SESSION_ID_HEADER = 'X-Rpf-Session';
+
+/** Longest session id an agent sends and rpf-server keeps (the agent's ids are about 50 characters). */
+export const MAX_AGENT_SESSION_ID_LENGTH = 253;
+
+/** Query parameter names of `DELETE /v1/sessions/<id>`; both optional. */
+export const AGENT_END_QUERY = {
+  /** The GOAWAY reason code the client receives (decimal), one of {@link AGENT_END_REASONS}. */
+  reason: 'reason',
+  /** The GOAWAY message the client prints, at most {@link MAX_AGENT_END_MESSAGE_BYTES} UTF-8 bytes. */
+  message: 'message',
+} as const;
+
+/**
+ * The GOAWAY reasons a caller may ask a session to end with: an
+ * administrator's delete (the default), a policy (maximum lifetime) and a
+ * revoked authorization.
+ */
+export const AGENT_END_REASONS: readonly number[] = Object.freeze([GOAWAY_REASON.DELETED, GOAWAY_REASON.POLICY, GOAWAY_REASON.FORBIDDEN]);
+
+/** The message of a DELETE without one. */
+export const DEFAULT_AGENT_END_MESSAGE = 'the session was deleted by an administrator';
+
+/** Longest end message: what one GOAWAY carries. */
+export const MAX_AGENT_END_MESSAGE_BYTES = MAX_REASON_MESSAGE_BYTES;
+
+/** How a caller asks a session to end. */
+export interface AgentSessionEnd {
+  readonly reason: number;
+  readonly message: string;
+}
+
+/**
+ * The path and query of `DELETE /v1/sessions/<id>`; without `end`, today's
+ * plain DELETE (reason DELETED). The message is cut to its bound on a
+ * character boundary, so a long Forbidden text still ends the session.
+ */
+export function formatAgentSessionEnd(id: string, end?: AgentSessionEnd): string {
+  const path = agentSessionPath(id);
+  if (end === undefined) return path;
+  const message = truncateUtf8(end.message, MAX_AGENT_END_MESSAGE_BYTES).toString('utf8');
+  const params = new URLSearchParams({ [AGENT_END_QUERY.reason]: String(end.reason), [AGENT_END_QUERY.message]: message });
+  return `${path}?${params.toString()}`;
+}
+
+/** Reads a DELETE's query: the end asked for, or what is wrong with it (quoting the value). */
+export function parseAgentSessionEnd(params: URLSearchParams): { ok: true; end: AgentSessionEnd } | { ok: false; message: string } {
+  const reasonText = params.get(AGENT_END_QUERY.reason);
+  const message = params.get(AGENT_END_QUERY.message);
+  let reason: number = GOAWAY_REASON.DELETED;
+  if (reasonText !== null) {
+    reason = /^[0-9]{1,10}$/.test(reasonText) ? Number(reasonText) : NaN;
+    if (!AGENT_END_REASONS.includes(reason)) {
+      return { ok: false, message: `${AGENT_END_QUERY.reason} must be one of ${AGENT_END_REASONS.join(', ')}, got "${reasonText.slice(0, 32)}"` };
+    }
+  }
+  if (message !== null && Buffer.byteLength(message) > MAX_AGENT_END_MESSAGE_BYTES) {
+    return { ok: false, message: `${AGENT_END_QUERY.message} must be at most ${MAX_AGENT_END_MESSAGE_BYTES} bytes, got ${Buffer.byteLength(message)}` };
+  }
+  return { ok: true, end: { reason, message: message === null || message === '' ? DEFAULT_AGENT_END_MESSAGE : message } };
 }
 
 /** Query parameter names of a session request. */

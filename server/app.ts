@@ -4,6 +4,7 @@
  * varies (kube client, clock, agent dialer, logger, metrics) is injected.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -35,6 +36,13 @@ import { refuseReply } from './refusal.ts';
 import { SessionLimiter } from './session-limit.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { UpgradeProxy } from './upgrade-proxy.ts';
+import { systemTimers } from '../protocol/index.ts';
+import type { Timers } from '../protocol/index.ts';
+import { GovernanceMetrics } from './governance-metrics.ts';
+import { PodEventRecorder } from './pod-events.ts';
+import type { PodEventsClient } from './pod-events.ts';
+import { Reauthorizer } from './reauthorize.ts';
+import { SessionGovernance } from './session-governance.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -69,6 +77,12 @@ export interface ServerDeps {
    * (admission-kube.ts); without it neither runs (tests with a fake kube client).
    */
   readonly admissionKube?: AdmissionKube;
+  /** Creates the Events of sessions on their pods; none are recorded without it. */
+  readonly events?: PodEventsClient;
+  /** Timers of re-authorization and the maximum lifetime (default: the real ones). */
+  readonly timers?: Timers;
+  /** Time between two re-authorizations of one tunnel (ms, default 20 s: server/reauthorize.ts). */
+  readonly reauthorizeIntervalMs?: number;
 }
 
 /** A built server, not yet listening. */
@@ -153,6 +167,18 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     });
   const checks = deps.admissionKube === undefined ? undefined : createTunnelChecks(config, deps.admissionKube, logger, clock);
   const authorizer = new Authorizer({ kube: deps.kube, clock, ...(deps.authorizerTtlMs === undefined ? {} : { ttlMs: deps.authorizerTtlMs }) });
+  const governanceMetrics = new GovernanceMetrics(metrics.registry);
+  const timers = deps.timers ?? systemTimers;
+  const reauthorizer = new Reauthorizer({
+    authorizer,
+    timers,
+    logger,
+    metrics: governanceMetrics,
+    ...(deps.reauthorizeIntervalMs === undefined ? {} : { intervalMs: deps.reauthorizeIntervalMs }),
+  });
+  // The reportingInstance: a pod's hostname is its name unless the pod sets spec.hostname.
+  const events = deps.events === undefined ? undefined : new PodEventRecorder({ client: deps.events, clock, logger, metrics: governanceMetrics, instance: hostname() });
+  const governance = new SessionGovernance({ reauthorizer, timers, logger, metrics: governanceMetrics, dialer, agentTimeoutMs, maxSessionLifetimeMs: config.maxSessionLifetimeMs, events });
   const proxy = new UpgradeProxy({
     auth,
     authorizer,
@@ -167,6 +193,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
     sessions: new SessionLimiter(config.maxSessionsPerUser),
     agentTimeoutMs,
     ...(checks === undefined ? {} : checks.deps),
+    governance,
   });
   server.on('upgrade', (req, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head));
 
@@ -247,11 +274,14 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
       checks?.stop();
       if (certTimer !== undefined) clearInterval(certTimer);
       proxy.closeAll();
+      reauthorizer.stop();
       const ms = metricsServer;
       await Promise.all([
         app.close(),
         ms === undefined ? Promise.resolve() : new Promise<void>((resolve) => ms.close(() => resolve())),
       ]);
+      // The closing Events of the tunnels just ended (their sockets have closed by now), best effort.
+      await events?.flush(2000);
     },
   };
 }

@@ -36,3 +36,20 @@ export function formatDuration(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+/**
+ * Formats milliseconds as Go's time.Duration.String() does ("8h0m0s",
+ * "1m30s", "1.5s", "250ms"), the way Kubernetes components quote durations
+ * in their messages.
+ */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  const seconds = `${Number.isInteger(s) ? s : s.toFixed(3).replace(/0+$/, '')}s`;
+  if (h > 0) return `${h}h${m}m${seconds}`;
+  if (m > 0) return `${m}m${seconds}`;
+  return seconds;
+}

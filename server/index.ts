@@ -9,6 +9,7 @@ import { systemClock } from './clock.ts';
 import { agentPodInformer } from './agent-pod-informer.ts';
 import { createAdmissionKube } from './admission-kube.ts';
 import { createKubeClient, loadKubeConfig } from './kube-client.ts';
+import { createPodEventsClient } from './events-client.ts';
 import { createLogger } from './logging.ts';
 import { ServerMetrics } from './metrics.ts';
 import { buildConfig } from './options.ts';
@@ -29,7 +30,15 @@ export function createProductionServer(config: ServerConfig, logger: Logger = cr
   const kc = loadKubeConfig(config.kubeconfig);
   const kube = createKubeClient(kc);
   const agentPods = agentPodInformer(kc, config.agentNamespace, config.agentSelector);
-  const deps: ServerDeps = { kube, agentPods, clock: systemClock, logger, metrics: new ServerMetrics(undefined, { defaultMetrics: true }), admissionKube: createAdmissionKube(kc) };
+  const deps: ServerDeps = {
+    kube,
+    agentPods,
+    clock: systemClock,
+    logger,
+    metrics: new ServerMetrics(undefined, { defaultMetrics: true }),
+    admissionKube: createAdmissionKube(kc),
+    events: createPodEventsClient(kc),
+  };
   return createRpfServer(config, deps);
 }
 

@@ -27,10 +27,13 @@ export interface SessionFields {
 /** How a tunnel ended: which side closed first, or the error. */
 export interface SessionEnd {
   readonly durationMs: number;
-  readonly endedBy: 'client' | 'agent' | 'client-error' | 'agent-error' | 'server-shutdown';
+  /** revoked: a re-authorization was denied; max-lifetime: --max-session-lifetime (both ended by rpf-server, issue 11). */
+  readonly endedBy: 'client' | 'agent' | 'client-error' | 'agent-error' | 'server-shutdown' | 'revoked' | 'max-lifetime';
   readonly bytesToPod: number;
   readonly bytesFromPod: number;
   readonly error?: string;
+  /** Why rpf-server ended it: the Forbidden text, or the lifetime message. */
+  readonly detail?: string;
 }
 
 /** The line for a tunnel that was just upgraded. */

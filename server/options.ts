@@ -34,6 +34,7 @@ export interface RawOptions {
   metricsPort?: string;
   logLevel?: string;
   maxSessionsPerUser?: string;
+  maxSessionLifetime?: string;
   maxConnections?: string;
   tlsHandshakeTimeout?: string;
   requestHeaderTimeout?: string;
@@ -62,6 +63,7 @@ export const FLAGS: readonly FlagSpec<keyof RawOptions>[] = [
   { flag: 'allowed-ports', field: 'allowedPorts', default: '1-65535', help: 'ports a pod may listen on, e.g. 1024-65535,80' },
   { flag: 'metrics-port', field: 'metricsPort', default: '9464', help: 'plain HTTP port of /metrics (0 disables)' },
   { flag: 'max-sessions-per-user', field: 'maxSessionsPerUser', default: '20', help: 'most tunnels one user may hold (open or being opened) through this replica' },
+  { flag: 'max-session-lifetime', field: 'maxSessionLifetime', default: '0', help: 'end a tunnel this long after it opened, e.g. 8h (GOAWAY POLICY; 0: no limit)' },
   // The bounds below match what k8s.io/apiserver gives every aggregated API server
   // (secure_serving.go: ReadHeaderTimeout 32 s, IdleTimeout 90 s) and kube-aggregator's
   // 10 s TLS handshake timeout; connections include open tunnels.
@@ -111,6 +113,8 @@ export interface ServerConfig {
   readonly metricsPort: number;
   readonly logLevel: string;
   readonly maxSessionsPerUser: number;
+  /** 0: tunnels live as long as their peers keep them. */
+  readonly maxSessionLifetimeMs: number;
   readonly maxConnections: number;
   readonly tlsHandshakeTimeoutMs: number;
   readonly requestHeaderTimeoutMs: number;
@@ -205,6 +209,23 @@ function checkTimeout(errors: FieldError[], field: string, flag: string, text: s
   return parsed.ms;
 }
 
+/** Longest --max-session-lifetime: 30 days. */
+const MAX_SESSION_LIFETIME_MS = 30 * 24 * 3_600_000;
+
+// Unlike the timeouts above, 0 is allowed here: it means no limit.
+function checkLifetime(errors: FieldError[], text: string | undefined): number {
+  const parsed = parseDuration(text ?? '');
+  if (!parsed.ok) {
+    errors.push({ field: 'maxSessionLifetime', message: `--max-session-lifetime: ${parsed.message}` });
+    return 0;
+  }
+  if (parsed.ms !== 0 && (parsed.ms < 1000 || parsed.ms > MAX_SESSION_LIFETIME_MS)) {
+    errors.push({ field: 'maxSessionLifetime', message: `--max-session-lifetime must be 0 (no limit) or between 1s and 720h, got "${text ?? ''}"` });
+    return 0;
+  }
+  return parsed.ms;
+}
+
 /**
  * Checks completed options and returns every error, or the config.
  * Port 0 for --secure-port picks a free port (tests); --metrics-port 0 disables metrics.
@@ -240,6 +261,7 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
   else for (const e of ranges.errors) errors.push({ field: `allowedPorts[${e.index}]`, message: `--allowed-ports: ${e.message}` });
   const logLevel = checkOneOf(errors, 'logLevel', 'log-level', o.logLevel, LOG_LEVELS);
   const maxSessionsPerUser = checkCount(errors, 'maxSessionsPerUser', 'max-sessions-per-user', o.maxSessionsPerUser, 100_000);
+  const maxSessionLifetimeMs = checkLifetime(errors, o.maxSessionLifetime);
   const maxConnections = checkCount(errors, 'maxConnections', 'max-connections', o.maxConnections, 1_000_000);
   const tlsHandshakeTimeoutMs = checkTimeout(errors, 'tlsHandshakeTimeout', 'tls-handshake-timeout', o.tlsHandshakeTimeout);
   const requestHeaderTimeoutMs = checkTimeout(errors, 'requestHeaderTimeout', 'request-header-timeout', o.requestHeaderTimeout);
@@ -271,6 +293,7 @@ export function validateOptions(o: RawOptions): { config: ServerConfig; errors: 
     metricsPort,
     logLevel,
     maxSessionsPerUser,
+    maxSessionLifetimeMs,
     maxConnections,
     tlsHandshakeTimeoutMs,
     requestHeaderTimeoutMs,

@@ -33,6 +33,12 @@ export interface TunnelSpliceDeps {
 export interface Splice {
   /** Closes both sides at once, recording `endedBy` unless the tunnel was already ending. */
   end(endedBy: SessionEnd['endedBy']): void;
+  /**
+   * Records why rpf-server is about to end the tunnel (it asked the agent
+   * to), unless it was already ending: the end is logged with that cause even
+   * when the agent's socket closes first.
+   */
+  expectEnd(endedBy: 'revoked' | 'max-lifetime', detail: string): void;
 }
 
 function sessionFields(t: PreparedTunnel): SessionFields {
@@ -51,9 +57,9 @@ function sessionFields(t: PreparedTunnel): SessionFields {
 
 /**
  * Answers the client 101 and pipes it to the agent's socket until both close;
- * `onClosed` runs once, when both have closed (the end is logged then).
+ * `onClosed` runs once, when both have closed, with the end that is logged then.
  */
-export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agent: AgentUpgrade, tunnel: PreparedTunnel, onClosed: () => void): Splice {
+export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agent: AgentUpgrade, tunnel: PreparedTunnel, onClosed: (end: SessionEnd) => void): Splice {
   const { socket } = client;
   const agentSocket = agent.socket;
   const headers: HeaderLine[] = [];
@@ -90,6 +96,7 @@ export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agen
 
   let endedBy: SessionEnd['endedBy'] | undefined;
   let error: string | undefined;
+  let detail: string | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
   const record = (by: SessionEnd['endedBy'], err?: Error): void => {
     if (endedBy !== undefined) return;
@@ -120,11 +127,19 @@ export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agen
     destroyBoth();
     if (++closed < 2) return;
     if (graceTimer !== undefined) clearTimeout(graceTimer);
-    onClosed();
     const durationMs = deps.clock.now() - client.started;
     deps.metrics.sessionsActive.dec();
     deps.metrics.sessionDuration.observe(durationMs / 1000);
-    logSessionEnd(deps.logger, fields, { durationMs, endedBy: endedBy ?? by, bytesToPod, bytesFromPod, ...(error === undefined ? {} : { error }) });
+    const end: SessionEnd = {
+      durationMs,
+      endedBy: endedBy ?? by,
+      bytesToPod,
+      bytesFromPod,
+      ...(error === undefined ? {} : { error }),
+      ...(detail === undefined ? {} : { detail }),
+    };
+    logSessionEnd(deps.logger, fields, end);
+    onClosed(end);
   };
   socket.once('close', onClose('client'));
   agentSocket.once('close', onClose('agent'));
@@ -137,6 +152,11 @@ export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agen
     end(by) {
       record(by);
       destroyBoth();
+    },
+    expectEnd(by, why) {
+      if (endedBy !== undefined) return;
+      record(by);
+      detail = why;
     },
   };
 }

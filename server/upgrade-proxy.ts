@@ -24,6 +24,8 @@ import { requestAgentUpgrade } from './agent-upgrade.ts';
 import type { AgentUpgrade, AgentUpgradeDeps, ClientUpgrade } from './agent-upgrade.ts';
 import { toServerError } from './errors.ts';
 import type { SessionEnd } from './logging.ts';
+import { AGENT_SESSION_ID_HEADER, MAX_AGENT_SESSION_ID_LENGTH } from '../protocol/index.ts';
+import type { GovernedTunnel, SessionGovernance } from './session-governance.ts';
 import { countClientGone, refuseTunnel } from './refusal.ts';
 import { authorizeTunnel } from './tunnel-authorization.ts';
 import type { PendingTunnel, PreparedTunnel, TunnelAuthorizationDeps } from './tunnel-authorization.ts';
@@ -33,10 +35,18 @@ import type { Splice } from './tunnel-splice.ts';
 /** What {@link UpgradeProxy} needs: what its three steps need. */
 export interface UpgradeProxyDeps extends TunnelAuthorizationDeps, AgentUpgradeDeps {
   readonly logger: Logger;
+  /** Re-authorization, maximum lifetime and Events of open tunnels (issue 11); none when undefined. */
+  readonly governance?: SessionGovernance | undefined;
 }
 
 /** Errors that are ours or the cluster's to fix, not the client's: logged. */
 const LOGGED_CODES = new Set(['RPF_ERR_SERVER_INTERNAL', 'RPF_ERR_SERVER_KUBE_API', 'RPF_ERR_SERVER_AUTHORIZATION_FAILED']);
+
+/** The agent's name for the session it opened (its 101's X-Rpf-Session), when it gave a plausible one. */
+function agentSessionId(agent: AgentUpgrade): string | undefined {
+  const id = agent.res.headers[AGENT_SESSION_ID_HEADER.toLowerCase()];
+  return typeof id === 'string' && id !== '' && id.length <= MAX_AGENT_SESSION_ID_LENGTH ? id : undefined;
+}
 
 /** Handles upgrade requests and keeps the open tunnels (to end them at shutdown). */
 export class UpgradeProxy {
@@ -93,7 +103,12 @@ export class UpgradeProxy {
   }
 
   #splice(client: ClientUpgrade, agent: AgentUpgrade, tunnel: PreparedTunnel): void {
-    const splice = spliceTunnel(this.#deps, client, agent, tunnel, () => this.#tunnels.delete(splice));
+    let governed: GovernedTunnel | undefined;
+    const splice = spliceTunnel(this.#deps, client, agent, tunnel, (end) => {
+      this.#tunnels.delete(splice);
+      governed?.closed(end);
+    });
     this.#tunnels.add(splice);
+    governed = this.#deps.governance?.open(tunnel, agentSessionId(agent), splice);
   }
 }

@@ -193,7 +193,9 @@ const closes = [
   { name: 'the pod is gone', reason: GOAWAY_REASON.POD_GONE, endedBy: SESSION_END.POD_GONE },
   { name: 'an administrator deleted it', reason: GOAWAY_REASON.DELETED, endedBy: SESSION_END.DELETED },
   { name: 'the agent shuts down', reason: GOAWAY_REASON.SHUTTING_DOWN, endedBy: SESSION_END.AGENT_SHUTDOWN },
-  { name: 'a reason without a name of its own', reason: GOAWAY_REASON.POLICY, endedBy: SESSION_END.AGENT },
+  { name: 'rpf-server revoked it', reason: GOAWAY_REASON.FORBIDDEN, endedBy: SESSION_END.FORBIDDEN },
+  { name: 'a policy of rpf-server ended it', reason: GOAWAY_REASON.POLICY, endedBy: SESSION_END.POLICY },
+  { name: 'a reason without a name of its own', reason: GOAWAY_REASON.INTERNAL_ERROR, endedBy: SESSION_END.AGENT },
 ];
 for (const c of closes) {
   test(`close() because ${c.name} sends that GOAWAY and logs endedBy ${c.endedBy}, whatever follows`, async (t) => {

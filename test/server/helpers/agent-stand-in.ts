@@ -40,6 +40,13 @@ export interface AgentStandIn {
   sessions: unknown[];
   /** Ids `DELETE /v1/sessions/<id>` knows; others are 404. */
   readonly deleted: string[];
+  /**
+   * Tunnels by the id their 101 named (X-Rpf-Session: standin-N); a DELETE of
+   * one closes it, as the agent ends a session after its GOAWAY.
+   */
+  readonly tunnels: Map<string, WebSocket>;
+  /** When false, the 101 names no session (an agent of an older release). */
+  nameSessions: boolean;
   /** Resolves when the hanging requests' sockets closed (rpf-server gave up). */
   hangingClosed(): Promise<void>;
   close(): Promise<void>;
@@ -51,6 +58,13 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
   const requests: RecordedRequest[] = [];
   const sockets: WebSocket[] = [];
   const deleted: string[] = [];
+  const tunnels = new Map<string, WebSocket>();
+  let tunnelCount = 0;
+  const pendingIds = new WeakMap<IncomingMessage, string>();
+  wss.on('headers', (headers: string[], req: IncomingMessage) => {
+    const id = pendingIds.get(req);
+    if (id !== undefined) headers.push(`X-Rpf-Session: ${id}`);
+  });
   const hanging: Socket[] = [];
   const record = (req: IncomingMessage): void => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
@@ -71,6 +85,8 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     behaviour: { kind: 'accept' },
     sessions: [],
     deleted,
+    tunnels,
+    nameSessions: true,
     hangingClosed: () => Promise.all(hanging.map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(() => undefined),
     close: async () => {
       for (const ws of sockets) ws.terminate();
@@ -90,8 +106,13 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     const del = /^\/v1\/sessions\/([^/]+)$/.exec(path);
     if (req.method === 'DELETE' && del !== null) {
       const id = decodeURIComponent(del[1] ?? '');
-      const known = standIn.sessions.some((s) => (s as { id?: string }).id === id);
+      const tunnel = tunnels.get(id);
+      const known = tunnel !== undefined || standIn.sessions.some((s) => (s as { id?: string }).id === id);
       if (known) deleted.push(id);
+      if (tunnel !== undefined) {
+        tunnels.delete(id);
+        tunnel.close(1000, 'session ended');
+      }
       res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: known ? 'Success' : 'Failure', code: known ? 200 : 404 }));
       return;
@@ -115,8 +136,12 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
       );
       return;
     }
+    const id = `standin-${++tunnelCount}`;
+    if (standIn.nameSessions) pendingIds.set(req, id);
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.push(ws);
+      tunnels.set(id, ws);
+      ws.on('close', () => tunnels.delete(id));
       // A tunnel torn down mid-frame is expected in some tests; it must not crash the worker.
       ws.on('error', () => ws.terminate());
       ws.send('hello from the agent');

@@ -11,7 +11,7 @@ import type { AdmissionKube } from '../../../server/admission-kube.ts';
 import { createAgentDialer } from '../../../server/agent-client.ts';
 import type { AgentDialer } from '../../../server/agent-client.ts';
 import { createRpfServer } from '../../../server/app.ts';
-import type { RpfServer } from '../../../server/app.ts';
+import type { RpfServer, ServerDeps } from '../../../server/app.ts';
 import { systemClock } from '../../../server/clock.ts';
 import { ServerMetrics } from '../../../server/metrics.ts';
 import { startAgentStandIn } from './agent-stand-in.ts';
@@ -52,7 +52,7 @@ export function mappedDialer(pki: TestPki, ports: Map<string, number>, serverNam
 }
 
 /** Starts the server with one agent stand-in on node-a and pod dev/web running there. */
-export async function startHarness(pki: TestPki, options: { args?: string[]; agentTimeoutMs?: number; admissionKube?: AdmissionKube } = {}): Promise<Harness> {
+export async function startHarness(pki: TestPki, options: { args?: string[]; agentTimeoutMs?: number; admissionKube?: AdmissionKube; deps?: Partial<ServerDeps> } = {}): Promise<Harness> {
   const agent = await startAgentStandIn(pki);
   const agentPorts = new Map([[agent.host, agent.port]]);
   const kube = fakeKube({ configMap: authConfigMap(pki), pods: [pod({ name: 'web' }), agentPod('node-a', agent.host)] });
@@ -67,6 +67,7 @@ export async function startHarness(pki: TestPki, options: { args?: string[]; age
     refreshMs: 1000,
     agentTimeoutMs: options.agentTimeoutMs ?? 5000,
     ...(options.admissionKube === undefined ? {} : { admissionKube: options.admissionKube }),
+    ...options.deps,
   });
   const { port } = await server.listen();
   for (let i = 0; i < 200 && !server.auth.ready; i++) await new Promise((r) => setTimeout(r, 5));

@@ -185,8 +185,8 @@ test('a reset from the pod side resets the local connection', async (t) => {
   t.is((await localError).code, 'ECONNRESET');
 });
 
-test('the agent going away without GOAWAY resolves closed with CONNECTION_LOST', async (t) => {
-  const { forwarding, end } = await running(t);
+test('with reconnect off, the agent going away without GOAWAY resolves closed with CONNECTION_LOST', async (t) => {
+  const { forwarding, end } = await running(t, { forward: () => ({ reconnect: false }) });
   end.ws.terminate();
   const { error } = await forwarding.closed;
   t.is(error?.code, 'RPF_ERR_CLIENT_CONNECTION_LOST');
@@ -208,8 +208,8 @@ test('any other GOAWAY from the agent resolves closed with SESSION_ENDED', async
   t.is((error?.cause as RpfProtocolError | undefined)?.reason, GOAWAY_REASON.DELETED);
 });
 
-test('a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {
-  const { forwarding, end } = await running(t, { forward: () => ({ keepaliveIntervalMs: 50, keepaliveTimeoutMs: 300 }) });
+test('with reconnect off, a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {
+  const { forwarding, end } = await running(t, { forward: () => ({ keepaliveIntervalMs: 50, keepaliveTimeoutMs: 300, reconnect: false }) });
   // The agent stops reading and answering: a dead peer behind a live TCP connection.
   (end.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const { error } = await forwarding.closed;

@@ -19,9 +19,13 @@ test.after.always(async () => {
   if (namespace) await deleteNamespace(namespace);
 });
 
+/** Why the last fetchInPod failed, for assertion messages. */
+let lastFetchError = '';
+
 /** What `wget http://127.0.0.1:PORT/` in the pod gets, or undefined when it fails. */
 async function fetchInPod(pod: string, port: number): Promise<string | undefined> {
-  const result = await kubectl(['exec', '-n', namespace, pod, '--', 'wget', '-qO-', '-T', '5', `http://127.0.0.1:${port}/`], { timeoutMs: 20_000 });
+  const result = await kubectl(['exec', '-n', namespace, pod, '--', 'wget', '-qO-', `http://127.0.0.1:${port}/`], { timeoutMs: 20_000 });
+  if (result.code !== 0) lastFetchError = result.stderr.trim();
   return result.code === 0 ? result.stdout : undefined;
 }
 
@@ -47,7 +51,7 @@ test.serial('the agent pod force-deleted mid-session: the same pod ports carry a
   });
   const picked = rpf.forwarding.find((l) => l.remotePort !== 8686)?.remotePort;
   t.truthy(picked, rpf.stdout());
-  t.is(await fetchInPod('app', 8686), 'through the new agent\n', rpf.stderr());
+  t.is(await fetchInPod('app', 8686), 'through the new agent\n', `${lastFetchError}; kubectl rpf: ${rpf.stderr()}`);
 
   const [agent] = await readyAgents();
   t.truthy(agent, 'an rpf-agent pod is ready');
@@ -112,7 +116,7 @@ test.serial('deploy/NAME follows a rollout restart: the new pod reaches this mac
     await rpf.stop();
   });
   const before = podOf(rpf.forwarding[0]);
-  t.is(await fetchInPod(before, 8787), 'hello from the new pod\n', rpf.stderr());
+  t.is(await fetchInPod(before, 8787), 'hello from the new pod\n', `${lastFetchError}; kubectl rpf: ${rpf.stderr()}`);
 
   await kubectlOk(['rollout', 'restart', 'deployment/web', '-n', namespace]);
   const restarted = Date.now();

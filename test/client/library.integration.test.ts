@@ -338,3 +338,27 @@ test('a named pod that is still Pending is waited for (--pod-running-timeout), t
   t.is(forwarding.listeners.length, 2);
   t.is(upgrades(), 2);
 });
+
+test('a lost tunnel is reconnected: the 0:LOCAL spec asks for the port it had, onStateChange tells each state, connections flow again', async (t) => {
+  const states: string[] = [];
+  const { cluster, service, lines, forwarding, end } = await running(t, {
+    forward: (service) => ({ ports: [`0:${service.port}`], address: ['127.0.0.1'], onStateChange: (change) => states.push(change.state) }),
+  });
+  const picked = end.listeners[0]?.port ?? 0;
+  const next = cluster.nextAgent();
+  end.ws.terminate();
+  const again = await next;
+  t.deepEqual(again.query.getAll('ports'), [String(picked)]);
+  while (forwarding.state !== 'connected' || states.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(states, ['connected', 'reconnecting', 'connected']);
+  t.regex(lines.stderr[0] ?? '', /^lost connection to the pod's reverse port-forward: .*; reconnecting$/);
+  // The same Forwarding line again, for the same pod port: a user contract.
+  t.deepEqual(lines.stdout, Array(2).fill(`Forwarding from 127.0.0.1:${picked} in pod default/web-1 -> 127.0.0.1:${service.port}`));
+  const channel = again.connect(picked);
+  await once(channel, 'accepted');
+  channel.write('again');
+  t.is(await readBytes(channel, 5), 'again');
+  await forwarding.close();
+  t.deepEqual(await forwarding.closed, {});
+  t.deepEqual(states, ['connected', 'reconnecting', 'connected', 'ended']);
+});

@@ -17,6 +17,9 @@ export type { BackoffOptions } from './backoff.ts';
 export { openForwardTunnel } from './forward-tunnel.ts';
 export type { ForwardTunnel, TunnelOpener } from './forward-tunnel.ts';
 export { LOST_PREFIX, lostError } from './lost-error.ts';
+/** Watching the pod of a workload target for its leaving. */
+export { podLeavingWatcher } from './pod-watch.ts';
+export type { PodLeaving, PodWatchOptions } from './pod-watch.ts';
 /** Options, completed: everything a run needs. */
 export { completeOptions } from './options.ts';
 /** Option types. */

@@ -14,6 +14,7 @@ import type { ListenerBinding } from './forwarder.ts';
 import { completeOptions } from './options.ts';
 import type { CompletedOptions, ReversePortForwardOptions, RunDependencies } from './options.ts';
 import { resolveTargetPod } from './pod-resolver.ts';
+import { podLeavingWatcher } from './pod-watch.ts';
 import type { ResolvedPod } from './pod-resolver.ts';
 import { ReconnectingForward } from './reconnecting-forward.ts';
 import type { ForwardEnd, ForwardState } from './reconnecting-forward.ts';
@@ -85,6 +86,7 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
     targetName: formatTarget(target),
     open: (to, mappings, attemptSignal) => openForwardTunnel(completed, to, mappings, attemptSignal),
     resolve: (resolveSignal) => resolve(true, resolveSignal),
+    ...(target.kind === 'pod' ? {} : { podLeaving: podLeavingWatcher({ context, userAgent: completed.userAgent, clock: completed.clock, debug }) }),
     clock: completed.clock,
     ...(completed.backoff === undefined ? {} : { backoff: completed.backoff }),
     log: (line) => log(line, 'stderr'),

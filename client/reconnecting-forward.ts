@@ -10,6 +10,7 @@ import { Backoff } from './backoff.ts';
 import { RpfClientError, toClientError } from './errors.ts';
 import type { ListenerBinding } from './forwarder.ts';
 import type { ForwardTunnel, TunnelOpener } from './forward-tunnel.ts';
+import type { PodLeaving } from './pod-watch.ts';
 import type { PortMapping } from './port-spec.ts';
 import type { ResolvedPod } from './pod-resolver.ts';
 import { portInUse, reconnectVerdict } from './reconnect-policy.ts';
@@ -72,6 +73,12 @@ export interface ReconnectingForwardOptions {
   open: TunnelOpener;
   /** Resolves the target to a Ready pod of it (workload targets). */
   resolve: (signal: AbortSignal) => Promise<ResolvedPod>;
+  /**
+   * Workload targets: resolves once the pod in use is terminating, so the
+   * forward moves to a Ready pod of the workload before the old one is gone
+   * (make before break). Unset: only a lost session moves it.
+   */
+  podLeaving?: PodLeaving;
   clock: Clock;
   /** Delays between attempts (default: 0.5 s doubling to 10 s, with jitter). */
   backoff?: Backoff;
@@ -172,7 +179,17 @@ export class ReconnectingForward {
 
   async #run(): Promise<ForwardEnd> {
     for (;;) {
-      const lost = await this.#tunnel.ended;
+      const tunnel = this.#tunnel;
+      if (await this.#leftBeforeEnd(tunnel)) {
+        const moved = await this.#move(tunnel);
+        if (moved !== undefined) {
+          this.#tunnel = moved;
+          // Its connections are reset: the pod they went to is terminating.
+          void tunnel.close();
+          continue;
+        }
+      }
+      const lost = await tunnel.ended;
       if (lost === undefined || this.#stop.signal.aborted) return {};
       const verdict = reconnectVerdict(lost, this.#options.followsWorkload);
       if (!this.#options.reconnect || verdict === 'final') return { error: lost };
@@ -185,6 +202,53 @@ export class ReconnectingForward {
       if (next === undefined) return {};
       if (next instanceof RpfClientError) return { error: next };
       this.#tunnel = next;
+    }
+  }
+
+  /** Waits for the tunnel's end or, for a workload, its pod leaving; true for the latter. */
+  async #leftBeforeEnd(tunnel: ForwardTunnel): Promise<boolean> {
+    const { podLeaving } = this.#options;
+    if (podLeaving === undefined || !this.#options.reconnect) return false;
+    const watching = new AbortController();
+    const stop = AbortSignal.any([watching.signal, this.#stop.signal]);
+    try {
+      return await Promise.race([tunnel.ended.then(() => false), podLeaving(tunnel.pod, stop).then(() => !stop.aborted)]);
+    } finally {
+      watching.abort();
+    }
+  }
+
+  /**
+   * The pod in use is terminating: opens a tunnel to a Ready pod of the
+   * workload while the old one still serves, and returns it; undefined when
+   * there is none yet, the old tunnel ended meanwhile (the ordinary follow
+   * takes over), or the forward was stopped.
+   */
+  async #move(old: ForwardTunnel): Promise<ForwardTunnel | undefined> {
+    const { clock, debug, log } = this.#options;
+    const moving = new AbortController();
+    const signal = AbortSignal.any([moving.signal, this.#stop.signal]);
+    void old.ended.then(() => moving.abort());
+    try {
+      const pod = await this.#options.resolve(signal);
+      if (pod.name === old.pod.name && pod.namespace === old.pod.namespace) return undefined;
+      log(`pod ${old.pod.namespace}/${old.pod.name} is terminating; following ${this.#options.targetName} to pod ${pod.namespace}/${pod.name}`);
+      const tunnel = await this.#options.open(pod, this.#requestMappings(), signal);
+      if (signal.aborted) {
+        await tunnel.close();
+        return undefined;
+      }
+      this.#pod = pod;
+      this.#remember(tunnel);
+      this.#connectedAt = clock.now();
+      this.#reconnects++;
+      this.#emit({ state: 'connected', pod: tunnel.pod, listeners: tunnel.listeners, protocol: tunnel.protocol, reconnects: this.#reconnects });
+      return tunnel;
+    } catch (error) {
+      debug?.(`Not moving to another pod: ${(error as Error)?.message ?? String(error)}`);
+      return undefined;
+    } finally {
+      moving.abort();
     }
   }
 

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { GOAWAY_REASON, RpfProtocolError } from '../../protocol/index.ts';
 import { Backoff, ReconnectingForward, RpfClientError, lostError, statusError } from '../../client/index.ts';
-import type { Clock, ForwardStateChange, ForwardTunnel, PortMapping, ReconnectingForwardOptions, ResolvedPod } from '../../client/index.ts';
+import type { Clock, ForwardStateChange, ForwardTunnel, PodLeaving, PortMapping, ReconnectingForwardOptions, ResolvedPod } from '../../client/index.ts';
 
 /** A clock that moves only when slept on; sleeping is instant unless aborted first. */
 function fakeClock(): Clock & { slept: number[]; advance(ms: number): void } {
@@ -64,6 +64,7 @@ function harness(options: {
   followsWorkload?: boolean;
   resolve?: () => Promise<ResolvedPod>;
   portReclaimMs?: number;
+  podLeaving?: PodLeaving;
 }) {
   const mappings = options.mappings ?? [{ remote: 8080, local: 3000 }];
   const clock = fakeClock();
@@ -94,6 +95,7 @@ function harness(options: {
     clock,
     backoff: new Backoff({ random: () => 0.5 }),
     ...(options.portReclaimMs === undefined ? {} : { portReclaimMs: options.portReclaimMs }),
+    ...(options.podLeaving === undefined ? {} : { podLeaving: options.podLeaving }),
     log: (line) => log.push(line),
     onStateChange: (change) => states.push(change),
     signal: controller.signal,
@@ -275,5 +277,61 @@ test('a session that lived longer than the largest delay starts the backoff over
   third.tunnel!.lose(lost()); // after a minute up
   await h.openedAtLeast(3);
   t.deepEqual(h.clock.slept, [500, 1000, 500]);
+  await h.forward.close();
+});
+
+/** A PodLeaving whose pods leave when the test says, by name. */
+function leavingOnCue() {
+  const cues = new Map<string, () => void>();
+  const watched: string[] = [];
+  const podLeaving: PodLeaving = (pod) => {
+    watched.push(pod.name);
+    return new Promise<void>((resolve) => cues.set(pod.name, resolve));
+  };
+  return { podLeaving, watched, leave: (name: string) => cues.get(name)?.() };
+}
+
+test('a workload pod that starts terminating: a tunnel to a Ready pod opens first, then the old one is closed', async (t) => {
+  const cue = leavingOnCue();
+  const h = harness({ followsWorkload: true, attempts: [[]], podLeaving: cue.podLeaving, resolve: async () => ({ namespace: 'ns', name: 'web-2' }) });
+  while (cue.watched.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  t.false(h.first.closedByClient);
+  cue.leave('web-1');
+  const moved = await h.openedAtLeast(1);
+  t.is(moved.pod.name, 'web-2');
+  while (!h.first.closedByClient) await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(h.log, ['pod ns/web-1 is terminating; following deployment/web to pod ns/web-2']);
+  t.deepEqual(h.clock.slept, [], 'no backoff: nothing was lost');
+  t.deepEqual(h.states.map((s) => s.state), ['connected', 'connected']);
+  t.is(h.forward.state, 'connected');
+  // The new pod is watched in turn.
+  while (cue.watched.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(cue.watched, ['web-1', 'web-2']);
+  await h.forward.close();
+  t.deepEqual(await h.forward.closed, {});
+});
+
+test('a terminating pod with no Ready replacement yet keeps its tunnel until the agent reports it gone, then the forward follows', async (t) => {
+  const cue = leavingOnCue();
+  let resolves = 0;
+  const h = harness({
+    followsWorkload: true,
+    attempts: [[]],
+    podLeaving: cue.podLeaving,
+    resolve: async () => {
+      resolves++;
+      if (resolves === 1) throw new RpfClientError('RPF_ERR_CLIENT_POD_NOT_RUNNING', 'no ready pod for deployment/web');
+      return { namespace: 'ns', name: 'web-2' };
+    },
+  });
+  while (cue.watched.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  cue.leave('web-1');
+  while (resolves < 1) await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(h.first.closedByClient, 'the old tunnel still serves');
+  t.deepEqual(h.opened, []);
+  h.first.lose(goaway(GOAWAY_REASON.POD_GONE, 'gone'));
+  const moved = await h.openedAtLeast(1);
+  t.is(moved.pod.name, 'web-2');
   await h.forward.close();
 });

@@ -81,8 +81,37 @@ test.serial('the agent pod force-deleted mid-session: the same pod ports carry a
   t.is((await rpf.stop()).code, 0, 'Ctrl-C still ends it with exit 0');
 });
 
-/** A deployment of one testbox pod that exits on SIGTERM, as a real server would; resolves once it is available. */
-async function startDeployment(name: string): Promise<void> {
+test.serial('rpf-server replaced mid-session (its pod deleted): the client rides out the 503s and the pod port carries again', async (t) => {
+  const web = await startHttpServer('through the new rpf-server\n');
+  t.teardown(() => web.close());
+  const rpf = await startRpf(['-n', namespace, 'app', `8989:${web.port}`], 2);
+  t.teardown(async () => {
+    await rpf.stop();
+  });
+  t.is(await fetchInPod('app', 8989), 'through the new rpf-server\n', `${lastFetchError}; kubectl rpf: ${rpf.stderr()}`);
+  const servers = (await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-server', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(' ');
+  // Later tests need rpf-server and its APIService back, whatever happens here.
+  t.teardown(async () => {
+    await kubectlOk(['rollout', 'status', 'deployment/rpf-server', '-n', 'kube-rpf', '--timeout=120s']);
+    await kubectlOk(['wait', '--for=condition=Available', 'apiservice/v1alpha1.rpf.kube-rpf.dev', '--timeout=120s']);
+  });
+  await kubectlOk(['delete', 'pod', '-n', 'kube-rpf', ...servers, '--wait=false']);
+  const deleted = Date.now();
+  await waitFor('the session to be lost', async () => (/reconnecting$/m.test(rpf.stderr()) ? true : undefined), 60_000);
+  const body = await waitFor('the pod port to carry again', async () => (rpf.forwarding.length >= 4 ? fetchInPod('app', 8989) : undefined), 120_000);
+  t.log(`carried again ${Date.now() - deleted} ms after rpf-server's pod was deleted; kubectl rpf said: ${rpf.stderr().trim()}`);
+  t.is(body, 'through the new rpf-server\n');
+  t.is(rpf.child.exitCode, null, 'kubectl rpf is still running');
+  t.false(rpf.stderr().includes('error:'), rpf.stderr());
+});
+
+/** Exits on SIGTERM at once, as a well-behaved server does. */
+const QUICK_EXIT = "trap 'exit 0' TERM; while true; do sleep 1; done";
+/** Ignores SIGTERM (a shell as PID 1 has no handler): the pod stays Terminating for its whole grace period. */
+const SLOW_EXIT = 'sleep 3600';
+
+/** A deployment of one testbox pod running `command`; resolves once it is available. */
+async function startDeployment(name: string, command: string): Promise<void> {
   const deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -93,7 +122,7 @@ async function startDeployment(name: string): Promise<void> {
       template: {
         metadata: { labels: { app: name } },
         spec: {
-          containers: [{ name: 'main', image: testboxImage, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1; done"] }],
+          containers: [{ name: 'main', image: testboxImage, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', command] }],
         },
       },
     },
@@ -107,8 +136,10 @@ function podOf(line: ForwardingLine | undefined): string {
   return line?.pod.split('/')[1] ?? '';
 }
 
-test.serial('deploy/NAME follows a rollout restart: the new pod reaches this machine within 60 s', async (t) => {
-  await startDeployment('web');
+test.serial('deploy/NAME follows a rollout restart: the new pod reaches this machine within 60 s, while the old one is still terminating', async (t) => {
+  // The old pod ignores SIGTERM and so stays Terminating for 30 s: the session
+  // must move as soon as the new pod is Ready, not when the old one is gone.
+  await startDeployment('web', SLOW_EXIT);
   const web = await startHttpServer('hello from the new pod\n');
   t.teardown(() => web.close());
   const rpf = await startRpf(['-n', namespace, 'deploy/web', `8787:${web.port}`], 2);
@@ -134,12 +165,14 @@ test.serial('deploy/NAME follows a rollout restart: the new pod reaches this mac
   t.is(body, 'hello from the new pod\n');
   t.true(elapsed <= 60_000, `took ${elapsed} ms`);
   t.is(rpf.child.exitCode, null, 'kubectl rpf is still running');
-  t.regex(rpf.stderr(), new RegExp(`^following deployment/web to pod ${namespace}/${after}$`, 'm'));
+  t.regex(rpf.stderr(), new RegExp(`^pod ${namespace}/${before} is terminating; following deployment/web to pod ${namespace}/${after}$`, 'm'));
+  const old = await kubectl(['get', 'pod', before, '-n', namespace, '-o', 'jsonpath={.metadata.deletionTimestamp}']);
+  t.true(old.code === 0 && old.stdout !== '', `the old pod ${before} is still terminating: the session moved before it was gone (${old.stdout}${old.stderr})`);
   t.false(rpf.stderr().includes('error:'), rpf.stderr());
 });
 
 test.serial('a deployment deleted under its session leaves nothing to follow: one error line naming it, exit 1', async (t) => {
-  await startDeployment('doomed');
+  await startDeployment('doomed', QUICK_EXIT);
   const rpf = await startRpf(['-n', namespace, 'deploy/doomed', '8888:1'], 2);
   t.teardown(async () => {
     if (rpf.child.exitCode === null) await rpf.stop();

@@ -84,7 +84,13 @@ export async function runReversePortForward(completed: CompletedOptions): Promis
     reconnect: completed.reconnect,
     followsWorkload: target.kind !== 'pod',
     targetName: formatTarget(target),
-    open: (to, mappings, attemptSignal) => openForwardTunnel(completed, to, mappings, attemptSignal),
+    // A bare 404 (no pod named in it) on a reconnect is kube-apiserver
+    // without our API group: say that kube-rpf was uninstalled, if it was.
+    open: (to, mappings, attemptSignal) =>
+      openForwardTunnel(completed, to, mappings, attemptSignal).catch(async (error: unknown) => {
+        if (error instanceof RpfClientError && error.status === 404 && error.upstreamCode === undefined) await checkInstalled(reader);
+        throw error;
+      }),
     resolve: (resolveSignal) => resolve(true, resolveSignal),
     ...(target.kind === 'pod' ? {} : { podLeaving: podLeavingWatcher({ context, userAgent: completed.userAgent, clock: completed.clock, debug }) }),
     clock: completed.clock,

@@ -362,3 +362,23 @@ test('a lost tunnel is reconnected: the 0:LOCAL spec asks for the port it had, o
   t.deepEqual(await forwarding.closed, {});
   t.deepEqual(states, ['connected', 'reconnecting', 'connected', 'ended']);
 });
+
+test('a reconnect that finds kube-rpf uninstalled ends the forward with NOT_INSTALLED, not a bare 404', async (t) => {
+  const { cluster, forwarding, end } = await running(t);
+  cluster.options.refuse = { status: 404, body: JSON.stringify({ kind: 'Status', message: 'the server could not find the requested resource', code: 404 }) };
+  cluster.options.apiService = 'missing';
+  end.ws.terminate();
+  const { error } = await forwarding.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_NOT_INSTALLED');
+});
+
+test('a reconnect refused with 403 (the RBAC was removed meanwhile) ends the forward with FORBIDDEN and its message', async (t) => {
+  const message = 'pods "web-1" is forbidden: User "bob" cannot get resource "pods/reverseportforward" in API group "rpf.kube-rpf.dev" in the namespace "default"';
+  const { cluster, forwarding, end } = await running(t);
+  cluster.options.refuse = { status: 403, body: JSON.stringify({ kind: 'Status', message, reason: 'Forbidden', code: 403 }) };
+  end.ws.terminate();
+  const { error } = await forwarding.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_FORBIDDEN');
+  // kube-apiserver's words, the CLI's one `error:` line: a user contract.
+  t.is(error?.message, message);
+});

@@ -382,3 +382,24 @@ test('a reconnect refused with 403 (the RBAC was removed meanwhile) ends the for
   // kube-apiserver's words, the CLI's one `error:` line: a user contract.
   t.is(error?.message, message);
 });
+
+test('a connection open when the tunnel drops is reset on this machine; the reconnected session carries new ones', async (t) => {
+  const { cluster, service, forwarding, end } = await running(t);
+  const channel = end.connect(8080);
+  await once(channel, 'accepted');
+  channel.write('x');
+  await readBytes(channel, 1);
+  const local = service.accepted[0];
+  t.truthy(local);
+  const localError = new Promise<NodeJS.ErrnoException>((resolve) => local!.once('error', resolve));
+  const next = cluster.nextAgent();
+  end.ws.terminate();
+  // An RST, not a FIN: its bytes in flight are lost, and the local service must know.
+  t.is((await localError).code, 'ECONNRESET');
+  const again = await next;
+  while (forwarding.state !== 'connected') await new Promise((resolve) => setTimeout(resolve, 10));
+  const fresh = again.connect(8080);
+  await once(fresh, 'accepted');
+  fresh.write('new');
+  t.is(await readBytes(fresh, 3), 'new');
+});

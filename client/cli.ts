@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { RpfClientError, toClientError } from './errors.ts';
 import { reversePortForward } from './library.ts';
 import type { ReversePortForwardOptions } from './options.ts';
-import { addressFlags, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag } from './validate.ts';
+import { addressFlags, booleanFlag, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag } from './validate.ts';
 
 /** `kubectl rpf --help`. */
 export const USAGE = `Forward connections that processes in a pod make to REMOTE in the pod's own
@@ -40,6 +40,9 @@ Options:
         localhost (default 127.0.0.1 and ::1). Non-loopback addresses need the 'expose' permission.
       --pod-running-timeout=1m0s: How long to wait until a pod is running (like 5s, 2m, or 3h,
         higher than zero).
+      --reconnect=true: When the tunnel drops for a reason that may pass (an agent or rpf-server
+        restart, network loss), reconnect with backoff and reopen the same listeners; a TYPE/NAME
+        target follows its workload to a new pod. --reconnect=false exits on the first loss.
   -v, --verbose=false: Print more detail on stderr.
   -h, --help=false: Print this help.
       --version=false: Print the version of kubectl-rpf.
@@ -78,10 +81,11 @@ function flagError(error: Error & { code?: string }): RpfClientError {
  * by the library, with their own codes.
  */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const { rest, reconnect } = takeReconnectFlag(argv);
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: rest,
       allowPositionals: true,
       strict: true,
       options: {
@@ -114,7 +118,27 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const timeout = values['pod-running-timeout'];
   if (timeout !== undefined) options.podRunningTimeoutMs = podRunningTimeoutFlag(timeout);
   if (values.verbose) options.verbose = true;
+  if (reconnect !== undefined) options.reconnect = reconnect;
   return { kind: 'forward', options };
+}
+
+/**
+ * Takes `--reconnect` and `--reconnect=BOOL` out of the arguments (before a
+ * `--`), the last one winning, as kubectl's boolean flags work: node's
+ * parseArgs has no `--flag=false` for a boolean. A bare `--reconnect` is true;
+ * `--reconnect false` would leave `false` a positional, as in kubectl.
+ */
+function takeReconnectFlag(argv: readonly string[]): { rest: string[]; reconnect: boolean | undefined } {
+  const rest: string[] = [];
+  let reconnect: boolean | undefined;
+  let positionalOnly = false;
+  for (const arg of argv) {
+    if (!positionalOnly && arg === '--') positionalOnly = true;
+    const match = positionalOnly ? null : /^--reconnect(?:=(.*))?$/s.exec(arg);
+    if (match === null) rest.push(arg);
+    else reconnect = match[1] === undefined ? true : booleanFlag('reconnect', match[1]);
+  }
+  return { rest, reconnect };
 }
 
 // Set at build time by release/bundle.ts (esbuild's `define`) for the single

@@ -53,7 +53,7 @@ export const CLIENT_ERROR_CODES = Object.freeze({
   },
   RPF_ERR_CLIENT_FORBIDDEN: {
     exitCode: 1,
-    meaning: 'RBAC or a kube-rpf policy refused the request (HTTP 403); the message names the missing permission or the policy.',
+    meaning: 'RBAC or a kube-rpf policy refused the request (HTTP 403), or revoked an open tunnel (GOAWAY FORBIDDEN); the message names the missing permission or the policy. Final: no reconnect.',
     fix: 'Ask for `get` and `create` on pods/reverseportforward in group rpf.kube-rpf.dev (and `expose` for non-loopback addresses), and `get`/`list` on the target.',
   },
   RPF_ERR_CLIENT_NOT_INSTALLED: {
@@ -98,22 +98,22 @@ export const CLIENT_ERROR_CODES = Object.freeze({
   },
   RPF_ERR_CLIENT_CONNECTION_LOST: {
     exitCode: 1,
-    meaning: 'The tunnel\'s WebSocket closed or failed under an open session.',
+    meaning: 'The tunnel\'s WebSocket closed or failed under an open session. kubectl-rpf reconnects after it; it ends the command only with --reconnect=false (library: reconnect: false).',
     fix: 'Run the command again; check the network path to the API server and the rpf-agent on the pod\'s node.',
   },
   RPF_ERR_CLIENT_KEEPALIVE_TIMEOUT: {
     exitCode: 1,
-    meaning: 'Nothing arrived through the tunnel within the keepalive timeout (15 s): the peer is gone or the network is dead.',
+    meaning: 'Nothing arrived through the tunnel within the keepalive timeout (15 s): the peer is gone or the network is dead. Reconnected after, unless --reconnect=false.',
     fix: 'Run the command again once the network or the pod\'s node is back.',
   },
   RPF_ERR_CLIENT_POD_GONE: {
     exitCode: 1,
-    meaning: 'The target pod went away (deleted, evicted or stopped) and the agent ended its session; final, the pod will not come back.',
+    meaning: 'The target pod, named as a pod, went away (deleted, evicted or stopped) and the agent ended its session; final, the pod will not come back. A TYPE/NAME target follows its workload to another pod instead.',
     fix: 'Run the command again against the pod that replaced it; a workload target (deploy/NAME) picks a running pod.',
   },
   RPF_ERR_CLIENT_SESSION_ENDED: {
     exitCode: 1,
-    meaning: 'The agent ended the session: an administrator deleted it, it was idle too long, or the agent shut down.',
+    meaning: 'The agent ended the session: an administrator deleted it, it was idle too long, or a policy ended it (final); or the agent shut down (reconnected after, unless --reconnect=false).',
     fix: 'The message says which; run the command again if the pod still exists.',
   },
   RPF_ERR_CLIENT_PROTOCOL: {

@@ -51,25 +51,35 @@ export function formatHostPort(host: string, port: number): string {
  * `0:LOCAL` specs all report requestedPort 0, so they are told apart by
  * order: the agent opens listeners in the order of the request and gives one
  * spec the same picked port on every address, so the k-th distinct picked
- * port belongs to the k-th `0:LOCAL` spec.
+ * port belongs to the k-th `0:LOCAL` spec. `specPorts[i]` is the pod port
+ * spec i got (what a reconnect asks for again).
  */
-export function bindListeners(listeners: readonly ListenerInfo[], mappings: readonly PortMapping[]): { bound: ListenerBinding[]; unmatched: ListenerInfo[] } {
-  const zeroSpecs = mappings.filter((m) => m.remote === 0);
+export function bindListeners(
+  listeners: readonly ListenerInfo[],
+  mappings: readonly PortMapping[],
+): { bound: ListenerBinding[]; unmatched: ListenerInfo[]; specPorts: Array<number | undefined> } {
+  const zeroSpecs = mappings.flatMap((m, index) => (m.remote === 0 ? [index] : []));
   const pickedOrder: number[] = [];
   const bound: ListenerBinding[] = [];
   const unmatched: ListenerInfo[] = [];
+  const specPorts: Array<number | undefined> = mappings.map(() => undefined);
   for (const listener of listeners) {
-    let mapping: PortMapping | undefined;
+    let index: number | undefined;
     if (listener.requestedPort === 0) {
       if (!pickedOrder.includes(listener.port)) pickedOrder.push(listener.port);
-      mapping = zeroSpecs[pickedOrder.indexOf(listener.port)];
+      index = zeroSpecs[pickedOrder.indexOf(listener.port)];
     } else {
-      mapping = mappings.find((m) => m.remote === listener.requestedPort);
+      const found = mappings.findIndex((m) => m.remote === listener.requestedPort);
+      index = found === -1 ? undefined : found;
     }
-    if (mapping === undefined) unmatched.push(listener);
-    else bound.push({ address: listener.address, remotePort: listener.port, localPort: mapping.local });
+    const mapping = index === undefined ? undefined : mappings[index];
+    if (index === undefined || mapping === undefined) unmatched.push(listener);
+    else {
+      bound.push({ address: listener.address, remotePort: listener.port, localPort: mapping.local });
+      specPorts[index] = listener.port;
+    }
   }
-  return { bound, unmatched };
+  return { bound, unmatched, specPorts };
 }
 
 /** The first concrete error of a failed dial (Node reports happy-eyeballs failures as an AggregateError). */
@@ -101,6 +111,7 @@ export class Forwarder {
   readonly #localPortOf = new Map<number, number>();
   readonly #sockets = new Set<net.Socket>();
   #listeners: ListenerBinding[] = [];
+  #specPorts: Array<number | undefined> = [];
   #resolveListening: ((listeners: ListenerBinding[]) => void) | undefined;
 
   /** Resolves with the listeners once the agent reported them (LISTENING); never rejects. */
@@ -132,6 +143,11 @@ export class Forwarder {
     return [...this.#listeners];
   }
 
+  /** The pod port each spec got, in the order of the specs (undefined before LISTENING). */
+  get specPorts(): Array<number | undefined> {
+    return [...this.#specPorts];
+  }
+
   /** Local connections open now. */
   get connections(): number {
     return this.#sockets.size;
@@ -144,7 +160,8 @@ export class Forwarder {
   }
 
   #onListening(listeners: ListenerInfo[]): void {
-    const { bound, unmatched } = bindListeners(listeners, this.#mappings);
+    const { bound, unmatched, specPorts } = bindListeners(listeners, this.#mappings);
+    this.#specPorts = specPorts;
     for (const l of unmatched) this.#log(`ignoring listener ${formatHostPort(l.address, l.port)} in the pod: no port spec asked for port ${l.requestedPort}`);
     for (const b of bound) {
       this.#localPortOf.set(b.remotePort, b.localPort);

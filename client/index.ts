@@ -3,14 +3,29 @@
 
 /** Start a reverse port-forward; the CLI is a thin layer on this. */
 export { reversePortForward, runReversePortForward } from './library.ts';
-/** The running forward and how it ended. */
-export type { ForwardEnd, ReverseForward } from './library.ts';
+/** The running forward, its states and how it ended. */
+export type { ForwardEnd, ForwardState, ForwardStateChange, ReverseForward } from './library.ts';
+/** Reconnecting: the state machine, its policy and its delays. */
+export { DEFAULT_PORT_RECLAIM_MS, ReconnectingForward } from './reconnecting-forward.ts';
+/** Reconnecting forward types. */
+export type { ReconnectingForwardOptions } from './reconnecting-forward.ts';
+export { portInUse, reconnectVerdict } from './reconnect-policy.ts';
+export type { ReconnectVerdict } from './reconnect-policy.ts';
+export { Backoff, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS } from './backoff.ts';
+export type { BackoffOptions } from './backoff.ts';
+/** One tunnel to one pod, and why a session was lost. */
+export { openForwardTunnel } from './forward-tunnel.ts';
+export type { ForwardTunnel, TunnelOpener } from './forward-tunnel.ts';
+export { LOST_PREFIX, lostError } from './lost-error.ts';
+/** Watching the pod of a workload target for its leaving. */
+export { podLeavingWatcher } from './pod-watch.ts';
+export type { PodLeaving, PodWatchOptions } from './pod-watch.ts';
 /** Options, completed: everything a run needs. */
 export { completeOptions } from './options.ts';
 /** Option types. */
 export type { CompletedOptions, LogStream, ReversePortForwardOptions, RunDependencies } from './options.ts';
 /** The one validator of flags and options. */
-export { addressFlags, checkAddress, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag, validateInputs } from './validate.ts';
+export { addressFlags, booleanFlag, checkAddress, checkNotEmptyFlag, invalidArgs, podRunningTimeoutFlag, validateInputs } from './validate.ts';
 /** Validator types. */
 export type { Inputs, ValidInputs } from './validate.ts';
 

@@ -4,12 +4,14 @@
 // -> CompletedOptions, everything run() in library.ts needs and nothing else.
 
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Backoff } from './backoff.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import type { Dialer } from './forwarder.ts';
 import { KubeApiClient, loadKubeContext } from './kube.ts';
 import type { KubeContext, KubeReader } from './kube.ts';
 import type { PortMapping } from './port-spec.ts';
+import type { ForwardStateChange } from './reconnecting-forward.ts';
 import type { TargetRef } from './target.ts';
 import { validateInputs } from './validate.ts';
 
@@ -52,6 +54,15 @@ export interface ReversePortForwardOptions {
   keepaliveTimeoutMs?: number;
   /** User-Agent sent to the API server. */
   userAgent?: string;
+  /**
+   * Reconnect when the session drops for a reason that may pass (an agent or
+   * rpf-server restart, network loss), with backoff and no limit, reopening
+   * the same listeners; a workload target follows its pods (default true).
+   * false: the first lost session ends the forward with its error.
+   */
+  reconnect?: boolean;
+  /** Told of every state change: 'connected' (the first time too), 'reconnecting' (reason, attempt), 'ended'. */
+  onStateChange?: (change: ForwardStateChange) => void;
 }
 
 /** What a run can be given besides the options; tests inject fakes. */
@@ -64,6 +75,8 @@ export interface RunDependencies {
   listeningTimeoutMs?: number;
   /** Time source of the waits (default the real one). */
   clock?: Clock;
+  /** Delays between reconnect attempts (default 0.5 s doubling to 10 s, with jitter). */
+  backoff?: Backoff;
 }
 
 /** Every input checked, the kubeconfig loaded, defaults filled: everything run() needs. */
@@ -88,6 +101,12 @@ export interface CompletedOptions {
   /** Local dialer; undefined is net.connect. */
   readonly dial: Dialer | undefined;
   readonly clock: Clock;
+  /** Whether a lost session is reconnected. */
+  readonly reconnect: boolean;
+  /** Told of every state change, or nothing. */
+  readonly onStateChange: ((change: ForwardStateChange) => void) | undefined;
+  /** Delays between reconnect attempts; undefined is the default backoff. */
+  readonly backoff: Backoff | undefined;
 }
 
 const DEFAULT_LISTENING_TIMEOUT_MS = 30_000;
@@ -121,5 +140,8 @@ export function completeOptions(options: ReversePortForwardOptions, deps: RunDep
     reader: deps.reader ?? new KubeApiClient(context, { userAgent }),
     dial: deps.dial,
     clock: deps.clock ?? systemClock,
+    reconnect: options.reconnect ?? true,
+    onStateChange: options.onStateChange,
+    backoff: deps.backoff,
   };
 }

@@ -148,6 +148,11 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** Called once, when the first look finds no Running pod and the wait begins. */
   onWait?: (message: string) => void;
+  /**
+   * Workload targets only: take only a pod that is Ready, not merely Running
+   * (following a workload after a rollout: its new pod, once it serves).
+   */
+  ready?: boolean;
 }
 
 function podSummary(pods: PodObject[]): string {
@@ -190,9 +195,9 @@ export async function resolveTargetPod(options: ResolveOptions): Promise<Resolve
       }
       const list = await reader.get<{ items?: PodObject[] }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, new URLSearchParams({ labelSelector: selector }));
       const pods = list?.items ?? [];
-      const best = pods.filter(isRunning).sort(compareActivePods)[0];
+      const best = pods.filter((p) => isRunning(p) && (!options.ready || readySince(p) !== undefined)).sort(compareActivePods)[0];
       if (best?.metadata?.name) return { namespace, name: best.metadata.name };
-      why = `no running pod for ${formatTarget(target)} (${podSummary(pods)})`;
+      why = `no ${options.ready ? 'ready' : 'running'} pod for ${formatTarget(target)} (${podSummary(pods)})`;
     }
     const left = deadline - clock.now();
     if (left <= 0) {

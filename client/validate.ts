@@ -44,6 +44,16 @@ export function podRunningTimeoutFlag(text: string): number {
   return ms;
 }
 
+/**
+ * A kubectl-style boolean flag's value, as Go's strconv.ParseBool reads it
+ * (`--reconnect=false`, `--reconnect=0`, `--reconnect=T`...).
+ */
+export function booleanFlag(flag: string, text: string): boolean {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(text)) return false;
+  throw invalidArgs(`invalid argument "${text}" for "--${flag}" flag: strconv.ParseBool: parsing "${text}": invalid syntax`);
+}
+
 /** What {@link validateInputs} reads: the inputs of a forward, as the caller gave them. */
 export interface Inputs {
   readonly target: string;
@@ -51,6 +61,8 @@ export interface Inputs {
   readonly address?: readonly string[] | undefined;
   readonly podRunningTimeoutMs?: number | undefined;
   readonly localHost?: string | undefined;
+  readonly reconnect?: boolean | undefined;
+  readonly onStateChange?: unknown;
 }
 
 /** The inputs of a forward, parsed and checked. */
@@ -67,8 +79,9 @@ export const DEFAULT_POD_RUNNING_TIMEOUT_MS = 60_000;
 
 /**
  * Parses and checks the inputs of a forward, in this order: the port specs
- * (every bad one at once), the addresses, the target, the timeout, the local
- * host. Throws the first field's error.
+ * (every bad one at once), the addresses, the target, the timeout, the
+ * reconnect switch and state callback, the local host. Throws the first
+ * field's error.
  */
 export function validateInputs(inputs: Inputs): ValidInputs {
   const specs = (inputs.ports ?? []).map((p) => (typeof p === 'string' ? p : formatPortMapping(checkPortMapping(p))));
@@ -80,6 +93,8 @@ export function validateInputs(inputs: Inputs): ValidInputs {
   if (!(podRunningTimeoutMs > 0) || !Number.isFinite(podRunningTimeoutMs)) {
     throw invalidArgs(`the pod running timeout must be greater than zero, got ${podRunningTimeoutMs} ms`);
   }
+  if (inputs.reconnect !== undefined && typeof inputs.reconnect !== 'boolean') throw invalidArgs(`reconnect must be true or false, got ${JSON.stringify(inputs.reconnect)}`);
+  if (inputs.onStateChange !== undefined && typeof inputs.onStateChange !== 'function') throw invalidArgs('onStateChange must be a function');
   const localHost = inputs.localHost ?? 'localhost';
   if (localHost === '') throw invalidArgs('the local host must not be empty');
   return { target, mappings, addresses, podRunningTimeoutMs, localHost };

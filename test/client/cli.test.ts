@@ -41,7 +41,29 @@ const badArgs: Array<{ name: string; argv: string[]; message: string }> = [
   { name: 'a timeout that is not a duration', argv: ['pod', '80', '--pod-running-timeout', '60'], message: 'invalid argument "60" for --pod-running-timeout: not a duration (like 5s, 2m, or 3h)' },
   { name: 'a zero timeout', argv: ['pod', '80', '--pod-running-timeout', '0s'], message: '--pod-running-timeout must be higher than zero' },
   { name: 'an empty namespace', argv: ['pod', '80', '-n', ''], message: '--namespace must not be empty' },
+  {
+    name: 'a --reconnect value that is not a boolean',
+    argv: ['pod', '80', '--reconnect=no'],
+    message: 'invalid argument "no" for "--reconnect" flag: strconv.ParseBool: parsing "no": invalid syntax',
+  },
 ];
+
+test('--reconnect is on by default; --reconnect=false turns it off, a bare --reconnect and Go booleans turn it on, the last one wins', (t) => {
+  const reconnect = (argv: string[]) => {
+    const command = parseCommandLine(argv);
+    return command.kind === 'forward' ? command.options.reconnect : 'not a forward';
+  };
+  t.is(reconnect(['pod', '80']), undefined, 'unset: the library default (true)');
+  t.is(reconnect(['pod', '80', '--reconnect=false']), false);
+  t.is(reconnect(['--reconnect=0', 'pod', '80']), false);
+  t.is(reconnect(['pod', '80', '--reconnect']), true);
+  t.is(reconnect(['pod', '80', '--reconnect=T']), true);
+  t.is(reconnect(['pod', '80', '--reconnect=false', '--reconnect']), true);
+});
+
+test('--reconnect after -- is a positional, as every flag there', (t) => {
+  t.deepEqual(parseCommandLine(['pod', '--', '80', '--reconnect=false']), { kind: 'forward', options: { target: 'pod', ports: ['80', '--reconnect=false'] } });
+});
 
 for (const c of badArgs) {
   test(`parseCommandLine rejects ${c.name}`, (t) => {

@@ -185,8 +185,8 @@ test('a reset from the pod side resets the local connection', async (t) => {
   t.is((await localError).code, 'ECONNRESET');
 });
 
-test('the agent going away without GOAWAY resolves closed with CONNECTION_LOST', async (t) => {
-  const { forwarding, end } = await running(t);
+test('with reconnect off, the agent going away without GOAWAY resolves closed with CONNECTION_LOST', async (t) => {
+  const { forwarding, end } = await running(t, { forward: () => ({ reconnect: false }) });
   end.ws.terminate();
   const { error } = await forwarding.closed;
   t.is(error?.code, 'RPF_ERR_CLIENT_CONNECTION_LOST');
@@ -208,8 +208,8 @@ test('any other GOAWAY from the agent resolves closed with SESSION_ENDED', async
   t.is((error?.cause as RpfProtocolError | undefined)?.reason, GOAWAY_REASON.DELETED);
 });
 
-test('a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {
-  const { forwarding, end } = await running(t, { forward: () => ({ keepaliveIntervalMs: 50, keepaliveTimeoutMs: 300 }) });
+test('with reconnect off, a silent agent is noticed by keepalive and resolves closed with KEEPALIVE_TIMEOUT', async (t) => {
+  const { forwarding, end } = await running(t, { forward: () => ({ keepaliveIntervalMs: 50, keepaliveTimeoutMs: 300, reconnect: false }) });
   // The agent stops reading and answering: a dead peer behind a live TCP connection.
   (end.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const { error } = await forwarding.closed;
@@ -337,4 +337,69 @@ test('a named pod that is still Pending is waited for (--pod-running-timeout), t
   t.teardown(() => forwarding.close());
   t.is(forwarding.listeners.length, 2);
   t.is(upgrades(), 2);
+});
+
+test('a lost tunnel is reconnected: the 0:LOCAL spec asks for the port it had, onStateChange tells each state, connections flow again', async (t) => {
+  const states: string[] = [];
+  const { cluster, service, lines, forwarding, end } = await running(t, {
+    forward: (service) => ({ ports: [`0:${service.port}`], address: ['127.0.0.1'], onStateChange: (change) => states.push(change.state) }),
+  });
+  const picked = end.listeners[0]?.port ?? 0;
+  const next = cluster.nextAgent();
+  end.ws.terminate();
+  const again = await next;
+  t.deepEqual(again.query.getAll('ports'), [String(picked)]);
+  while (forwarding.state !== 'connected' || states.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(states, ['connected', 'reconnecting', 'connected']);
+  t.regex(lines.stderr[0] ?? '', /^lost connection to the pod's reverse port-forward: .*; reconnecting$/);
+  // The same Forwarding line again, for the same pod port: a user contract.
+  t.deepEqual(lines.stdout, Array(2).fill(`Forwarding from 127.0.0.1:${picked} in pod default/web-1 -> 127.0.0.1:${service.port}`));
+  const channel = again.connect(picked);
+  await once(channel, 'accepted');
+  channel.write('again');
+  t.is(await readBytes(channel, 5), 'again');
+  await forwarding.close();
+  t.deepEqual(await forwarding.closed, {});
+  t.deepEqual(states, ['connected', 'reconnecting', 'connected', 'ended']);
+});
+
+test('a reconnect that finds kube-rpf uninstalled ends the forward with NOT_INSTALLED, not a bare 404', async (t) => {
+  const { cluster, forwarding, end } = await running(t);
+  cluster.options.refuse = { status: 404, body: JSON.stringify({ kind: 'Status', message: 'the server could not find the requested resource', code: 404 }) };
+  cluster.options.apiService = 'missing';
+  end.ws.terminate();
+  const { error } = await forwarding.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_NOT_INSTALLED');
+});
+
+test('a reconnect refused with 403 (the RBAC was removed meanwhile) ends the forward with FORBIDDEN and its message', async (t) => {
+  const message = 'pods "web-1" is forbidden: User "bob" cannot get resource "pods/reverseportforward" in API group "rpf.kube-rpf.dev" in the namespace "default"';
+  const { cluster, forwarding, end } = await running(t);
+  cluster.options.refuse = { status: 403, body: JSON.stringify({ kind: 'Status', message, reason: 'Forbidden', code: 403 }) };
+  end.ws.terminate();
+  const { error } = await forwarding.closed;
+  t.is(error?.code, 'RPF_ERR_CLIENT_FORBIDDEN');
+  // kube-apiserver's words, the CLI's one `error:` line: a user contract.
+  t.is(error?.message, message);
+});
+
+test('a connection open when the tunnel drops is reset on this machine; the reconnected session carries new ones', async (t) => {
+  const { cluster, service, forwarding, end } = await running(t);
+  const channel = end.connect(8080);
+  await once(channel, 'accepted');
+  channel.write('x');
+  await readBytes(channel, 1);
+  const local = service.accepted[0];
+  t.truthy(local);
+  const localError = new Promise<NodeJS.ErrnoException>((resolve) => local!.once('error', resolve));
+  const next = cluster.nextAgent();
+  end.ws.terminate();
+  // An RST, not a FIN: its bytes in flight are lost, and the local service must know.
+  t.is((await localError).code, 'ECONNRESET');
+  const again = await next;
+  while (forwarding.state !== 'connected') await new Promise((resolve) => setTimeout(resolve, 10));
+  const fresh = again.connect(8080);
+  await once(fresh, 'accepted');
+  fresh.write('new');
+  t.is(await readBytes(fresh, 3), 'new');
 });

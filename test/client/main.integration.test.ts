@@ -36,13 +36,13 @@ function kubectlRpf(cluster: FakeCluster, args: string[]) {
 }
 
 /** The fake cluster, the user's echo service, and kubectl-rpf forwarding 8080 of web-1 to it; torn down with the test. */
-async function forwarding(t: ExecutionContext) {
+async function forwarding(t: ExecutionContext, flags: string[] = []) {
   const service = await echoService();
   const cluster = await fakeCluster();
   t.teardown(() => cluster.close());
   t.teardown(() => service.close());
   const agent = cluster.nextAgent();
-  const run = kubectlRpf(cluster, ['web-1', `8080:${service.port}`]);
+  const run = kubectlRpf(cluster, [...flags, 'web-1', `8080:${service.port}`]);
   t.teardown(() => {
     if (run.child.exitCode === null) run.child.kill('SIGKILL');
   });
@@ -67,8 +67,8 @@ test('SIGINT ends a running forward cleanly with exit code 0 and nothing on stde
   t.is(run.err(), '');
 });
 
-test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
-  const { service, agent, run } = await forwarding(t);
+test('with --reconnect=false a lost tunnel is one error line on stderr and exit code 1', async (t) => {
+  const { agent, run } = await forwarding(t, ['--reconnect=false']);
   await run.stdoutLines(2);
   (await agent).ws.terminate();
   t.is(await run.exited, 1);
@@ -76,6 +76,31 @@ test('a lost tunnel is one error line on stderr and exit code 1', async (t) => {
   t.is(lines.length, 1);
   // The one `error:` line is the CLI's contract with its user: its text is asserted.
   t.true(lines[0]?.startsWith("error: lost connection to the pod's reverse port-forward: "));
+});
+
+test('a lost tunnel is reported once on stderr and reconnected: the Forwarding lines come again, and Ctrl-C still exits 0', async (t) => {
+  const { service, agent, run } = await forwarding(t);
+  await run.stdoutLines(2);
+  const first = await agent;
+  const next = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (run.out().split('\n').filter((l) => l.startsWith('Forwarding from')).length === 4) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 20);
+  });
+  first.ws.terminate();
+  await next;
+  // The lines are the CLI's contract with its user: their text is asserted.
+  t.deepEqual(run.out().split('\n').filter(Boolean).slice(2), [
+    `Forwarding from 127.0.0.1:8080 in pod default/web-1 -> localhost:${service.port}`,
+    `Forwarding from [::1]:8080 in pod default/web-1 -> localhost:${service.port}`,
+  ]);
+  t.regex(run.err(), /^lost connection to the pod's reverse port-forward: .*; reconnecting\n$/);
+  t.is(run.child.exitCode, null);
+  run.child.kill('SIGINT');
+  t.is(await run.exited, 0);
 });
 
 test('a pod that goes away (GOAWAY POD_GONE) is one error line naming the pod and exit code 1', async (t) => {

@@ -54,23 +54,8 @@ const clientNodeFromAsset: Plugin = {
 export async function bundleClient(options: { root: string; outfile: string; version: string }): Promise<{ clientNode: string }> {
   const { root, outfile, version } = options;
   const clientNode = path.join(path.dirname(outfile), CLIENT_NODE_ASSET);
-  await build({
+  const common = {
     absWorkingDir: root,
-    stdin: { contents: "module.exports = require('@kubernetes/client-node');", resolveDir: root, loader: 'js' },
-    outfile: clientNode,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
-  await build({
-    absWorkingDir: root,
-    entryPoints: ['client/main.ts'],
-    outfile,
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -81,6 +66,16 @@ export async function bundleClient(options: { root: string; outfile: string; ver
     minifySyntax: true,
     legalComments: 'none',
     logLevel: 'warning',
+  } as const;
+  await build({
+    ...common,
+    stdin: { contents: "module.exports = require('@kubernetes/client-node');", resolveDir: root, loader: 'js' },
+    outfile: clientNode,
+  });
+  await build({
+    ...common,
+    entryPoints: ['client/main.ts'],
+    outfile,
     // ws tries these native helpers and falls back to JavaScript when
     // require throws, which an executable's require does for anything
     // that is not built in.

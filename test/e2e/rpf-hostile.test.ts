@@ -6,15 +6,14 @@
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import test from 'ava';
 import { WebSocket } from 'ws';
 import { encodeFrame } from '../../protocol/index.ts';
 import { reversePortForward } from '../../client/index.ts';
-import { adminKubeconfig, clusterDir, createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
+import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
 import { componentPid, componentPod, residentMiB, restartCounts } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
+import { apiserverAccess } from './helpers/raw-tunnel.ts';
 import { runRpfExpectingFailure, startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
 
@@ -31,23 +30,9 @@ test.after.always(async () => {
   if (namespace) await deleteNamespace(namespace);
 });
 
-/** kube-apiserver's address and the admin's TLS material, for requests the CLI would never send. */
-async function apiserver(): Promise<{ host: string; port: number; ca: Buffer; cert: Buffer; key: Buffer }> {
-  const kubeconfig = await readFile(adminKubeconfig, 'utf8');
-  const url = new URL(/server: (\S+)/.exec(kubeconfig)?.[1] ?? '');
-  const pki = path.join(clusterDir, 'pki');
-  return {
-    host: url.hostname,
-    port: Number(url.port || 443),
-    ca: await readFile(path.join(pki, 'ca.crt')),
-    cert: await readFile(path.join(pki, 'admin.crt')),
-    key: await readFile(path.join(pki, 'admin.key')),
-  };
-}
-
 /** Opens a tunnel through kube-apiserver as the admin, speaking the protocol by hand. */
 async function rawTunnel(pod: string, port: number, headers: Record<string, string> = {}): Promise<WebSocket> {
-  const api = await apiserver();
+  const api = await apiserverAccess();
   const ws = new WebSocket(
     `wss://${api.host}:${api.port}/apis/rpf.kube-rpf.dev/v1alpha1/namespaces/${namespace}/pods/${pod}/reverseportforward?ports=${port}`,
     ['v1.rpf.kube-rpf.dev'],
@@ -139,7 +124,7 @@ for (const component of ['agent', 'server'] as const) {
 }
 
 test('headers named like Object.prototype members are plain headers through kube-apiserver', async (t) => {
-  const api = await apiserver();
+  const api = await apiserverAccess();
   for (const name of ['Constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = https.request(

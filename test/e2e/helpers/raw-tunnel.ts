@@ -1,6 +1,6 @@
-// A tunnel request sent through kube-apiserver by hand, as the admin, to read
-// a refusal's Status itself (the CLI shows only its message) and to speak the
-// protocol without the client.
+// A tunnel request sent through kube-apiserver by hand, as the admin, for the
+// cases the CLI cannot reach: it waits for a Running pod before it asks, and
+// some refusals concern pods that never run.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocket } from 'ws';

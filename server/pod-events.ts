@@ -19,7 +19,7 @@ import { truncateUtf8 } from '../protocol/index.ts';
 import type { Clock } from './clock.ts';
 import { formatGoDuration } from './duration.ts';
 import type { GovernanceMetrics } from './governance-metrics.ts';
-import type { SessionEnd } from './logging.ts';
+import type { SessionEnd, SessionFields } from './logging.ts';
 
 /** The reportingController of every Event rpf-server records. */
 export const REPORTING_CONTROLLER = 'rpf.kube-rpf.dev/rpf-server';
@@ -54,13 +54,7 @@ export interface PodEventsClient {
 }
 
 /** A session, as its Events describe it. */
-export interface SessionFacts {
-  readonly user: string;
-  readonly namespace: string;
-  readonly pod: string;
-  readonly podUID: string;
-  readonly ports: readonly number[];
-  readonly addresses: readonly string[];
+export interface SessionFacts extends Pick<SessionFields, 'user' | 'namespace' | 'pod' | 'podUID' | 'ports' | 'addresses'> {
   /** The agent's session id ('' when the agent did not name it). */
   readonly sessionId: string;
 }

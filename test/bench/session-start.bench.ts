@@ -95,6 +95,18 @@ async function unpackExecutable(): Promise<string | undefined> {
   return dir;
 }
 
+/** Starts a kubectl-rpf command and resolves once it prints its first Forwarding line; stopped with SIGINT, as Ctrl-C. */
+async function startUntilForwarding(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stop(): Promise<void> }> {
+  const s = startProcess(file, args, { env });
+  try {
+    await s.waitForLine(/^Forwarding from 127\.0\.0\.1:\d+ in pod /, 30_000);
+  } catch (error) {
+    await s.stop('SIGKILL');
+    throw error;
+  }
+  return { stop: () => s.stop('SIGINT') };
+}
+
 /** The session-start scenario. */
 export const sessionStart: Scenario = {
   id: 'session-start',
@@ -108,6 +120,7 @@ export const sessionStart: Scenario = {
     // The single executable (npm run dist), as krew installs it: kubectl rpf finds it first on PATH.
     const executableDir = await unpackExecutable();
     if (executableDir === undefined) ctx.log('  no dist/release archive for this machine: the single executable is not timed (npm run dist)');
+    const rpfArgs = ['-n', cluster.namespace, cluster.pod, `0:${localPort}`];
     const starters: Array<[PathId | 'kubectl-rpf-bare' | 'kubectl-rpf-executable', Starter]> = [
       ['kube-rpf', async () => {
         const s = await startKubectlRpf(cluster, localPort);
@@ -125,32 +138,12 @@ export const sessionStart: Scenario = {
         const s = await startLocal(['relay', '0', '127.0.0.1', String(localPort)]);
         return { stop: () => s.process.stop() };
       }],
-      ['kubectl-rpf-bare', async () => {
-        const s = startProcess(process.execPath, [bareClient, '-n', cluster.namespace, cluster.pod, `0:${localPort}`], {
-          env: { ...process.env, KUBECONFIG: adminKubeconfig },
-        });
-        try {
-          await s.waitForLine(/^Forwarding from 127\.0\.0\.1:\d+ in pod /, 30_000);
-        } catch (error) {
-          await s.stop('SIGKILL');
-          throw error;
-        }
-        return { stop: () => s.stop('SIGINT') };
-      }],
+      ['kubectl-rpf-bare', () => startUntilForwarding(process.execPath, [bareClient, ...rpfArgs], { ...process.env, KUBECONFIG: adminKubeconfig })],
       ...(executableDir === undefined
         ? []
-        : [['kubectl-rpf-executable', async () => {
-            const s = startProcess('kubectl', ['rpf', '-n', cluster.namespace, cluster.pod, `0:${localPort}`], {
-              env: { ...process.env, PATH: `${executableDir}:${process.env.PATH}`, KUBECONFIG: adminKubeconfig },
-            });
-            try {
-              await s.waitForLine(/^Forwarding from 127\.0\.0\.1:\d+ in pod /, 30_000);
-            } catch (error) {
-              await s.stop('SIGKILL');
-              throw error;
-            }
-            return { stop: () => s.stop('SIGINT') };
-          }] as [PathId | 'kubectl-rpf-bare' | 'kubectl-rpf-executable', Starter]]),
+        : [['kubectl-rpf-executable', () =>
+            startUntilForwarding('kubectl', ['rpf', ...rpfArgs], { ...process.env, PATH: `${executableDir}:${process.env.PATH}`, KUBECONFIG: adminKubeconfig }),
+          ] as [PathId | 'kubectl-rpf-bare' | 'kubectl-rpf-executable', Starter]]),
     ];
     const samples: Record<string, number[]> = {};
     const failures: Partial<Record<PathId, string[]>> = {};

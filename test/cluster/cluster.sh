@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# cluster.sh up|down|status: a real one-node Kubernetes cluster on this
-# machine, for kube-rpf's end-to-end tests and demo. See test/cluster/README.md.
+# cluster.sh up|down|status: a real Kubernetes cluster of two nodes (or
+# KUBE_RPF_NODES, 1 to 4) on this machine, for kube-rpf's end-to-end tests and
+# demo. See test/cluster/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 for lib in common packages build pki network control-plane node images teardown; do
@@ -15,7 +16,7 @@ all_running() {
   for c in "${COMPONENTS[@]}"; do component_running "$c" || return 1; done
 }
 
-cluster_healthy() { all_running && control_plane_healthy && node_ready; }
+cluster_healthy() { all_running && control_plane_healthy && all_nodes_ready; }
 
 # Another checkout's cluster (or this one's, left by a session that was cut
 # off) holds the machine's fixed names and ports: stop it first.
@@ -33,25 +34,39 @@ reclaim_machine() {
     log "stopping the cluster of $owner first"
     KUBE_RPF_CLUSTER_DIR=$owner bash "$here/cluster.sh" down
   fi
-  if [ -d "$PID_DIR" ] || ip netns list | grep -qw "$NODE_NETNS" || [ -d "$CGROUP_PIDS" ]; then
+  if [ -d "$PID_DIR" ] || any_node_netns || [ -d "$CGROUP_PIDS" ]; then
     log "cleaning up a cluster that was not shut down"
     teardown
   fi
-  mkdir -p "$HOST_RUN_DIR"
+  mkdir -p "$HOST_RUN_DIR" "$CLUSTER_DIR"
   echo "$CLUSTER_DIR" >"$OWNER_FILE"
+  echo "$NODE_COUNT" >"$NODES_FILE"
 }
 
-wait_for_node() {
-  wait_until 120 kubelet "node $NODE_NAME to be Ready" node_ready
+wait_for_nodes() {
+  local i
+  for i in $(node_indexes); do
+    select_node "$i"
+    wait_until 120 "kubelet$NODE_SUFFIX" "node $NODE_NAME to be Ready" node_ready
+  done
+  select_node 0
 }
 
 wait_for_system() {
   wait_until 60 kube-controller-manager "the default ServiceAccount" kc get serviceaccount default -n default
-  wait_until 60 kube-proxy "kube-proxy health" in_node curl -fsS http://127.0.0.1:10256/healthz
+  local i
+  for i in $(node_indexes); do
+    select_node "$i"
+    wait_until 60 "kube-proxy$NODE_SUFFIX" "kube-proxy health on $NODE_NAME" in_node curl -fsS http://127.0.0.1:10256/healthz
+  done
+  select_node 0
 }
 
 up() {
   local t0=$SECONDS
+  # `up` starts the number asked for (default 2), not the number recorded.
+  NODE_COUNT=${KUBE_RPF_NODES:-2}
+  set_components
   if cluster_healthy; then
     log "cluster is already up and ready (kubeconfig: $ADMIN_KUBECONFIG)"
     return 0
@@ -60,16 +75,16 @@ up() {
   phase "build binaries" build_all
   phase "reclaim machine" reclaim_machine
   phase "certificates" make_pki
-  phase "node network" make_node_network
+  phase "node network" make_network
   phase "cgroups" make_cgroups
   phase "control plane" start_control_plane
-  write_node_config
-  phase "containerd" start_containerd
+  for_each_node write_node_config
+  phase "containerd" for_each_node start_containerd
   phase "images" import_images
-  phase "kubelet and kube-proxy" start_node_agents
-  phase "node ready" wait_for_node
+  phase "kubelet and kube-proxy" for_each_node start_node_agents
+  phase "nodes ready" wait_for_nodes
   phase "system ready" wait_for_system
-  log "cluster is ready in $((SECONDS - t0))s; kubeconfig: $ADMIN_KUBECONFIG"
+  log "cluster of $NODE_COUNT node(s) is ready in $((SECONDS - t0))s; kubeconfig: $ADMIN_KUBECONFIG"
   log "try: kubectl --kubeconfig $ADMIN_KUBECONFIG get nodes"
 }
 

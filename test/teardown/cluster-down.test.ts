@@ -26,14 +26,14 @@ test('no mount of the cluster remains', (t) => {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4] ?? '')
-    .filter((point) => point.startsWith(`${clusterDir}/`) || point.startsWith('/run/kube-rpf') || point === '/run/netns/kube-rpf-node');
+    .filter((point) => point.startsWith(`${clusterDir}/`) || point.startsWith('/run/kube-rpf') || point.startsWith('/run/netns/kube-rpf-node'));
   t.deepEqual(mounts, []);
 });
 
-test('the node network namespace, its veth and the route to the pods are gone', (t) => {
+test('every node network namespace (kube-rpf-node, kube-rpf-node2...), their veths and the routes to the pods are gone', (t) => {
   t.notRegex(execFileSync('ip', ['netns', 'list']).toString(), /kube-rpf-node/);
-  t.notRegex(execFileSync('ip', ['-br', 'link']).toString(), /rpf-host0/);
-  t.notRegex(execFileSync('ip', ['route']).toString(), /10\.212\./);
+  t.notRegex(execFileSync('ip', ['-br', 'link']).toString(), /rpf-host\d|rpf-node\d|rpf-n\d-\d/);
+  t.notRegex(execFileSync('ip', ['route']).toString(), /10\.21[12]\./);
 });
 
 test('the cluster cgroups are removed', (t) => {

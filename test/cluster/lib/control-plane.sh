@@ -7,13 +7,13 @@ start_etcd() {
   chmod 700 "$CLUSTER_DIR/etcd"
   # Loopback only; kube-apiserver is its sole client.
   start_component etcd "$BIN_DIR/etcd" \
-    --name "$NODE_NAME" \
+    --name kube-rpf-node \
     --data-dir "$CLUSTER_DIR/etcd" \
     --listen-client-urls http://127.0.0.1:2379 \
     --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 \
     --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" \
+    --initial-cluster "kube-rpf-node=http://127.0.0.1:2380" \
     --listen-metrics-urls http://127.0.0.1:2381 \
     --quota-backend-bytes 2147483648 \
     --log-level warn
@@ -23,8 +23,8 @@ start_etcd() {
 start_apiserver() {
   component_running kube-apiserver && return 0
   start_component kube-apiserver "$BIN_DIR/kube-apiserver" \
-    --advertise-address "$HOST_LINK_IP" \
-    --bind-address "$HOST_LINK_IP" \
+    --advertise-address "$APISERVER_IP" \
+    --bind-address "$APISERVER_IP" \
     --secure-port "$APISERVER_PORT" \
     --etcd-servers http://127.0.0.1:2379 \
     --service-cluster-ip-range "$SERVICE_CIDR" \

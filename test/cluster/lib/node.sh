@@ -1,5 +1,6 @@
-# The node: containerd, kubelet and kube-proxy in the node's network namespace
-# and a private mount namespace. Every mount they make (overlay root
+# A node: containerd, kubelet and kube-proxy in the node's network namespace
+# and a private mount namespace. Every function here works on the node that
+# select_node chose (common.sh); cluster.sh loops over the nodes. Every mount they make (overlay root
 # filesystems, pod volumes, pod network namespaces) lives only in that mount
 # namespace and disappears with its last process, even if this machine's
 # session is cut off before `down` runs.
@@ -13,20 +14,34 @@ cgroup_hierarchies() {
   done
 }
 
+# make_cgroup_path H PATH: creates H/PATH (cpuset cgroups need cpus and mems
+# before anything can join them: copied from the parent).
+make_cgroup_path() {
+  local h=$1 path=$2 parent
+  mkdir -p "$h$path"
+  parent=$(dirname "$h$path")
+  if [ -f "$h/cpuset.cpus" ] && [ -z "$(cat "$h$path/cpuset.cpus")" ]; then
+    cat "$parent/cpuset.cpus" >"$h$path/cpuset.cpus"
+    cat "$parent/cpuset.mems" >"$h$path/cpuset.mems"
+  fi
+}
+
 make_cgroups() {
-  local h
+  local h i
   for h in $(cgroup_hierarchies); do
-    mkdir -p "$h/$CGROUP_NAME"
-    if [ -f "$h/cpuset.cpus" ] && [ -z "$(cat "$h/$CGROUP_NAME/cpuset.cpus")" ]; then
-      cat "$h/cpuset.cpus" >"$h/$CGROUP_NAME/cpuset.cpus"
-      cat "$h/cpuset.mems" >"$h/$CGROUP_NAME/cpuset.mems"
-    fi
+    make_cgroup_path "$h" "/$CGROUP_NAME"
+    # kubelet wants its cgroupRoot to exist.
+    for i in $(node_indexes); do
+      select_node "$i"
+      make_cgroup_path "$h" "$NODE_CGROUP_ROOT"
+    done
   done
+  select_node 0
   mkdir -p "$CGROUP_PIDS/system"
 }
 
 write_node_config() {
-  mkdir -p "$NODE_DIR/cni" "$NODE_DIR/cni-ipam" "$NODE_DIR/kubelet" "$NODE_DIR/containerd" "$LOG_DIR/pods"
+  mkdir -p "$NODE_DIR/cni" "$NODE_DIR/cni-ipam" "$NODE_DIR/kubelet" "$NODE_DIR/containerd" "$NODE_POD_LOGS"
   cat >"$NODE_DIR/containerd.toml" <<TOML
 version = 2
 root = "$NODE_DIR/containerd"
@@ -99,11 +114,11 @@ authentication:
     clientCAFile: $PKI_DIR/ca.crt
 authorization:
   mode: Webhook
-tlsCertFile: $PKI_DIR/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI_DIR/kubelet-serving.key
+tlsCertFile: $PKI_DIR/kubelet-serving$NODE_PKI_SUFFIX.crt
+tlsPrivateKeyFile: $PKI_DIR/kubelet-serving$NODE_PKI_SUFFIX.key
 containerRuntimeEndpoint: unix://$NODE_RUN_DIR/containerd.sock
 cgroupDriver: cgroupfs
-cgroupRoot: /$CGROUP_NAME
+cgroupRoot: $NODE_CGROUP_ROOT
 failCgroupV1: false
 failSwapOn: false
 clusterDomain: cluster.local
@@ -139,12 +154,12 @@ YAML
 }
 
 start_containerd() {
-  component_running containerd && return 0
+  component_running "containerd$NODE_SUFFIX" && return 0
   mkdir -p "$NODE_RUN_DIR"
   # unshare gives containerd (and, through nsenter, kubelet) a mount namespace
   # of its own; the tmpfs mounts keep sockets, runc state and pod network
   # namespace handles private to it.
-  start_component containerd \
+  start_component "containerd$NODE_SUFFIX" \
     unshare --mount --propagation slave -- \
     nsenter --net="/run/netns/$NODE_NETNS" -- \
     sh -c '
@@ -152,19 +167,19 @@ start_containerd() {
       mount -t tmpfs -o mode=0755 kube-rpf-netns /run/netns &&
       mkdir -p /var/log/pods && mount --bind "$2" /var/log/pods &&
       exec containerd --config "$3"' \
-    sh "$NODE_RUN_DIR" "$LOG_DIR/pods" "$NODE_DIR/containerd.toml"
-  wait_until 30 containerd "containerd" in_node ctr --address "$NODE_RUN_DIR/containerd.sock" version
+    sh "$NODE_RUN_DIR" "$NODE_POD_LOGS" "$NODE_DIR/containerd.toml"
+  wait_until 30 "containerd$NODE_SUFFIX" "containerd of $NODE_NAME" in_node ctr --address "$NODE_RUN_DIR/containerd.sock" version
 }
 
 start_kubelet() {
-  component_running kubelet && return 0
+  component_running "kubelet$NODE_SUFFIX" && return 0
   local cpid
-  cpid=$(component_pid containerd)
-  start_component kubelet \
+  cpid=$(component_pid "containerd$NODE_SUFFIX")
+  start_component "kubelet$NODE_SUFFIX" \
     nsenter --mount="/proc/$cpid/ns/mnt" --net="/proc/$cpid/ns/net" -- \
     "$BIN_DIR/kubelet" \
     --config "$NODE_DIR/kubelet.yaml" \
-    --kubeconfig "$CLUSTER_DIR/kubelet.kubeconfig" \
+    --kubeconfig "$CLUSTER_DIR/kubelet$NODE_PKI_SUFFIX.kubeconfig" \
     --root-dir "$NODE_DIR/kubelet" \
     --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" \
@@ -172,14 +187,34 @@ start_kubelet() {
 }
 
 start_kube_proxy() {
-  component_running kube-proxy && return 0
+  component_running "kube-proxy$NODE_SUFFIX" && return 0
   local cpid
-  cpid=$(component_pid containerd)
-  start_component kube-proxy \
+  cpid=$(component_pid "containerd$NODE_SUFFIX")
+  start_component "kube-proxy$NODE_SUFFIX" \
     nsenter --net="/proc/$cpid/ns/net" -- \
     "$BIN_DIR/kube-proxy" --config "$NODE_DIR/kube-proxy.yaml" --v 1
 }
 
 node_ready() {
   [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+# Every node of the cluster is Ready.
+all_nodes_ready() {
+  local i
+  for i in $(node_indexes); do
+    select_node "$i"
+    node_ready || { select_node 0; return 1; }
+  done
+  select_node 0
+}
+
+# for_each_node CMD...: runs CMD with each node selected in turn.
+for_each_node() {
+  local i
+  for i in $(node_indexes); do
+    select_node "$i"
+    "$@"
+  done
+  select_node 0
 }

@@ -73,16 +73,23 @@ make_pki() {
   new_cert apiserver ca "/CN=kube-apiserver" serverAuth \
     "DNS:kubernetes" "DNS:kubernetes.default" "DNS:kubernetes.default.svc" \
     "DNS:kubernetes.default.svc.cluster.local" "DNS:localhost" \
-    "IP:$KUBERNETES_SERVICE_IP" "IP:$HOST_LINK_IP" "IP:127.0.0.1"
+    "IP:$KUBERNETES_SERVICE_IP" "IP:$APISERVER_IP" "IP:127.0.0.1"
   new_cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
   new_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
   new_cert admin ca "/O=system:masters/CN=kube-rpf-admin" clientAuth
   new_cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
   new_cert scheduler ca "/CN=system:kube-scheduler" clientAuth
   new_cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
-  new_cert kubelet-client ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
-  new_cert kubelet-serving ca "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth \
-    "DNS:$NODE_NAME" "IP:$NODE_IP"
+  local i
+  for i in $(node_indexes); do
+    select_node "$i"
+    # Each kubelet is its own node to the Node authorizer and NodeRestriction.
+    new_cert "kubelet-client$NODE_PKI_SUFFIX" ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
+    new_cert "kubelet-serving$NODE_PKI_SUFFIX" ca "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth \
+      "DNS:$NODE_NAME" "IP:$NODE_IP"
+    write_kubeconfig "$CLUSTER_DIR/kubelet$NODE_PKI_SUFFIX.kubeconfig" "kubelet-client$NODE_PKI_SUFFIX"
+  done
+  select_node 0
   if [ ! -f "$PKI_DIR/sa.key" ]; then
     openssl ecparam -name prime256v1 -genkey -noout -out "$PKI_DIR/sa.key" 2>/dev/null
     openssl ec -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
@@ -91,5 +98,4 @@ make_pki() {
   write_kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" scheduler
   write_kubeconfig "$CLUSTER_DIR/kube-proxy.kubeconfig" kube-proxy
-  write_kubeconfig "$CLUSTER_DIR/kubelet.kubeconfig" kubelet-client
 }

@@ -73,7 +73,7 @@ remove_cgroups() {
 # Mounts of this machine's mount namespace that belong to the cluster. With the
 # node in its own mount namespace there should be none but the netns handle.
 cluster_mounts() {
-  awk -v a="$CLUSTER_DIR/" -v b="$NODE_RUN_DIR" '
+  awk -v a="$CLUSTER_DIR/" -v b="$HOST_RUN_DIR/" '
     index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo
 }
 
@@ -82,7 +82,13 @@ remove_state() {
   for m in $(cluster_mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   [ -z "$(cluster_mounts)" ] || die "mounts remain under $CLUSTER_DIR: $(cluster_mounts | tr '\n' ' ')"
   # Logs and the audit log stay for post-mortems; everything else goes.
-  rm -rf --one-file-system "$CLUSTER_DIR/etcd" "$NODE_DIR" "$PID_DIR" "$CLUSTER_DIR/images"
+  local i
+  for i in $(all_node_indexes); do
+    select_node "$i"
+    rm -rf --one-file-system "$NODE_DIR"
+  done
+  select_node 0
+  rm -rf --one-file-system "$CLUSTER_DIR/etcd" "$PID_DIR" "$CLUSTER_DIR/images" "$NODES_FILE"
   rm -rf "$HOST_RUN_DIR"
   rmdir /var/log/pods 2>/dev/null || true
 }
@@ -92,7 +98,7 @@ teardown() {
   stop_components
   kill_cgroup_processes
   remove_cgroups
-  remove_node_network
+  remove_network
   remove_state
 }
 

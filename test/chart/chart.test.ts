@@ -206,6 +206,33 @@ for (const bad of badValues) {
   });
 }
 
+test('rpf-server replicas spread over nodes: preferred by default (topology spread and anti-affinity on the hostname, for the pods of one ReplicaSet), required as a hard maxSkew of 1 that ignores cordoned nodes, none not at all', async (t) => {
+  const podSpec = async (args: string[]): Promise<Record<string, any>> =>
+    ((find(await render(args), 'Deployment', 'rpf-server').spec as any).template.spec as Record<string, any>);
+  const deployment = find(await render(), 'Deployment', 'rpf-server');
+  const podLabels = (deployment.spec as any).template.metadata.labels as Record<string, string>;
+  const preferred = await podSpec([]);
+  t.is(preferred.topologySpreadConstraints.length, 1);
+  const spread = preferred.topologySpreadConstraints[0];
+  t.like(spread, { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', matchLabelKeys: ['pod-template-hash'] });
+  // The selector must select the replicas themselves, or the spread counts nothing.
+  for (const [key, value] of Object.entries(spread.labelSelector.matchLabels as Record<string, string>)) t.is(podLabels[key], value, key);
+  const term = preferred.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+  t.is(term.topologyKey, 'kubernetes.io/hostname');
+  t.deepEqual(term.labelSelector.matchLabels, spread.labelSelector.matchLabels);
+
+  const required = await podSpec(['--set', 'server.spreadAcrossNodes=required']);
+  t.like(required.topologySpreadConstraints[0], { maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule', nodeTaintsPolicy: 'Honor' });
+  t.is(required.affinity, undefined);
+
+  const none = await podSpec(['--set', 'server.spreadAcrossNodes=none']);
+  t.is(none.topologySpreadConstraints, undefined);
+  t.is(none.affinity, undefined);
+  const bad = await template(['--set', 'server.spreadAcrossNodes=sometimes']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /spreadAcrossNodes/);
+});
+
 test('the schema takes what --set turns into numbers: a lone allowed port and an all-digit image tag', async (t) => {
   const documents = await render(['--set', 'policy.allowedPorts=80', '--set', 'image.tag=123456789012']);
   const deployment = find(documents, 'Deployment', 'rpf-server') as unknown as { spec: { template: { spec: { containers: { image: string; args: string[] }[] } } } };

@@ -10,7 +10,7 @@
 // socket's timeout); liveness of a tunnel is the protocol's keepalive. They do
 // count towards maxConnections, since each holds a socket.
 // Dropped connections are counted by reason in rpf_agent_api_connections_dropped_total.
-import type { Server } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { formatResponseHead, reasonPhrase } from '../protocol/index.ts';
@@ -29,16 +29,23 @@ export function serverTimeouts(limits: ConnectionLimits): HttpsServerTimeouts {
   return httpsServerTimeouts(limits);
 }
 
+/**
+ * The agent's server: TLS, serving HTTP/1.1 (and HTTP/2 to rpf-server). Its
+ * inactivity timeout applies to HTTP/1.1 sockets and HTTP/2 sessions alike.
+ */
+export type GuardedServer = TlsServer & { setTimeout(ms: number): unknown };
+
 /** Caps the connections and counts what the bounds close: rpf_agent_api_connections_dropped_total{reason}. */
-export function guardConnections(server: Server, limits: ConnectionLimits, metrics: AgentMetrics, log: Logger): void {
+export function guardConnections(server: GuardedServer, limits: ConnectionLimits, metrics: AgentMetrics, log: Logger): void {
   server.maxConnections = limits.maxConnections;
   // Node's header timeout starts with the first byte of a request: a
   // connection that finished TLS and says nothing is caught by the socket's
   // inactivity timeout instead, the header timeout's length. (Between
   // requests Node arms the keep-alive timeout on the same timer; an upgrade
   // takes the socket out of Node's hands and ws clears the timer.)
-  server.timeout = limits.requestHeaderTimeoutMs;
-  server.on('timeout', (socket: Duplex) => {
+  // An HTTP/2 session (rpf-server's) gets a longer idle budget of its own (http-server.ts).
+  server.setTimeout(limits.requestHeaderTimeoutMs);
+  server.on('timeout', (socket: Pick<Duplex, 'destroy'>) => {
     metrics.connectionsDropped.inc({ reason: 'idle_timeout' });
     socket.destroy();
   });

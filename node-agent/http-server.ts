@@ -3,8 +3,15 @@
 // for kubelet's probes. A session request opens every listener in the pod
 // first and only then upgrades to the tunnel, so every failure is a plain HTTP
 // answer with a Status body that rpf-server relays to the user.
-import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+//
+// One port, two protocols chosen by ALPN: HTTP/1.1 for tunnels (a WebSocket
+// upgrade), probes and any client that offers nothing else; HTTP/2 for
+// rpf-server's listing and deleting, over a connection it keeps (issue 12).
+// Only rpf-server may speak HTTP/2 here: a session whose client certificate is
+// not rpf-server's is closed before it can send a request.
+import http2 from 'node:http2';
+import type { Http2ServerRequest, Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -66,9 +73,31 @@ const ERROR_TYPES: Partial<Record<string, AgentErrorType>> = {
   RPF_ERR_AGENT_USER_SESSION_LIMIT: 'session_limit',
 };
 
+/**
+ * Streams one HTTP/2 connection may carry at once. rpf-server sends one
+ * request per listing or delete, so a handful is plenty; the bound keeps a
+ * misbehaving rpf-server from making the agent hold thousands.
+ */
+export const MAX_H2_STREAMS = 32;
+
+/**
+ * How long rpf-server's HTTP/2 connection may stay idle. rpf-server closes its
+ * own after AGENT_H2_IDLE_MS (server/agent-sessions.ts, 2 minutes); the agent
+ * waits longer, so that the client, which knows when it is about to send,
+ * is the one that closes.
+ */
+export const H2_IDLE_TIMEOUT_MS = 3 * 60_000;
+
+/** What both an HTTP/1.1 and an HTTP/2 (compatibility API) response offer the handlers. */
+interface Response {
+  writeHead(statusCode: number, headers: OutgoingHttpHeaders): { end(body: string): unknown };
+}
+
 /** rpf-agent's TLS server and the sessions it holds. */
 export class AgentServer {
-  readonly server: https.Server;
+  readonly server: Http2SecureServer;
+  /** rpf-server's kept HTTP/2 connections, closed on shutdown (server.close waits for them). */
+  readonly #h2Sessions = new Set<ServerHttp2Session>();
   readonly sessions = new Map<string, TunnelSession>();
   readonly #deps: AgentServerDeps;
   readonly #seats: SessionSeats;
@@ -96,11 +125,21 @@ export class AgentServer {
       const id = this.#pendingIds.get(req);
       if (id !== undefined) headers.push(`${AGENT_SESSION_ID_HEADER}: ${id}`);
     });
-    this.server = https.createServer(
-      { ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', ...serverTimeouts(deps.connections) },
+    this.server = http2.createSecureServer(
+      {
+        ...deps.tls,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        // Tunnels, probes and clients without ALPN stay on HTTP/1.1 with every bound it had.
+        allowHTTP1: true,
+        settings: { maxConcurrentStreams: MAX_H2_STREAMS },
+        ...serverTimeouts(deps.connections),
+      },
       (req, res) => this.#handleRequest(req, res),
     );
     guardConnections(this.server, deps.connections, deps.metrics, deps.log);
+    this.server.on('session', (session: ServerHttp2Session) => this.#acceptH2(session));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Node's HTTP server drops its own 'error' listener from an upgrade socket; without one,
       // a peer's reset while the listeners are being opened would crash the agent.
@@ -112,19 +151,47 @@ export class AgentServer {
   /** Ends every session (agent shutdown) and stops accepting new ones. */
   async close(): Promise<void> {
     for (const session of this.sessions.values()) session.close(GOAWAY_REASON.SHUTTING_DOWN, 'rpf-agent is shutting down');
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A kept HTTP/2 connection would hold server.close() until rpf-server let it go.
+    for (const session of this.#h2Sessions) session.close();
+    await closed;
   }
 
-  #authenticate(req: IncomingMessage): void {
-    const socket = req.socket as TLSSocket;
+  /** Whether a TLS peer presented rpf-server's client certificate. */
+  #isAllowedPeer(socket: TLSSocket): boolean {
     const cn = socket.authorized ? socket.getPeerCertificate()?.subject?.CN : undefined;
     const name = Array.isArray(cn) ? cn[0] : cn;
-    if (!name || !this.#deps.allowedClientNames.includes(name)) {
+    return name !== undefined && name !== '' && this.#deps.allowedClientNames.includes(name);
+  }
+
+  #authenticate(req: IncomingMessage | Http2ServerRequest): void {
+    if (!this.#isAllowedPeer(req.socket as TLSSocket)) {
       throw new RpfAgentError('RPF_ERR_AGENT_UNAUTHORIZED', 'rpf-agent accepts only rpf-server, authenticated by its client certificate');
     }
   }
 
-  #handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * An HTTP/2 connection: rpf-server's, kept between requests for up to
+   * H2_IDLE_TIMEOUT_MS idle, or anyone else's, closed at once. (The server's
+   * own timeout, the request-header timeout, would otherwise close a kept
+   * connection between two listings.)
+   */
+  #acceptH2(session: ServerHttp2Session): void {
+    session.on('error', () => session.destroy());
+    const socket = session.socket as TLSSocket | undefined;
+    if (socket === undefined || !this.#isAllowedPeer(socket)) {
+      this.#deps.metrics.connectionsDropped.inc({ reason: 'h2_not_rpf_server' });
+      this.#deps.log.debug({ remoteAddress: socket?.remoteAddress }, 'HTTP/2 connection without rpf-server\'s certificate closed');
+      session.destroy();
+      return;
+    }
+    this.#h2Sessions.add(session);
+    session.once('close', () => this.#h2Sessions.delete(session));
+    // When it runs out, the guard's timeout handler (connection-guards.ts) closes the session.
+    session.setTimeout(H2_IDLE_TIMEOUT_MS);
+  }
+
+  #handleRequest(req: IncomingMessage | Http2ServerRequest, res: Response): void {
     const url = new URL(req.url ?? '/', 'https://rpf-agent');
     try {
       if (url.pathname === AGENT_HEALTHZ_PATH && req.method === 'GET') {
@@ -245,7 +312,7 @@ export class AgentServer {
     socket.end(head + body);
   }
 
-  #json(res: ServerResponse, code: number, body: AgentSessionList | Status): void {
+  #json(res: Response, code: number, body: AgentSessionList | Status): void {
     res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 }

@@ -1,13 +1,17 @@
 /**
- * Talking to rpf-agents: a dialer that opens mutual-TLS HTTPS requests (the
- * one thing tests replace), and a helper for the agents' small JSON API.
+ * Talking to rpf-agents: a dialer that opens mutual-TLS requests (the one
+ * thing tests replace), and a helper for the agents' small JSON API. Tunnel
+ * upgrades are HTTP/1.1 on a connection each; the small calls (list, delete)
+ * go over one kept HTTP/2 connection per agent (agent-sessions.ts).
  */
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import http2Wrapper from 'http2-wrapper';
 import type { RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Clock } from './clock.ts';
 import { RpfServerError } from './errors.ts';
+import { AgentSessionPool } from './agent-sessions.ts';
 import type { AgentTarget } from './pods.ts';
 
 /** One request to an agent. */
@@ -21,7 +25,14 @@ export interface AgentRequestOptions {
 
 /** Opens requests to agents. The caller ends the request and handles its events. */
 export interface AgentDialer {
+  /** A request on a connection of its own (HTTP/1.1): what a tunnel's upgrade needs. */
   request(target: AgentTarget, options: AgentRequestOptions): ClientRequest;
+  /** A plain request on the agent's kept connection (HTTP/2); without it, plain requests use `request`. */
+  call?(target: AgentTarget, options: AgentRequestOptions): ClientRequest;
+  /** Forgets the kept connection to an agent (it timed out: it may be dead without knowing it). */
+  discard?(target: AgentTarget): void;
+  /** Closes the kept connections (server shutdown). */
+  close?(): void;
 }
 
 /** The TLS material for agents. */
@@ -45,8 +56,23 @@ export interface AgentTls {
 export const AGENT_SOCKET_HIGH_WATER_MARK = 256 * 1024;
 
 /** A dialer over mutual TLS with fixed material. */
-export function createAgentDialer(tls: () => AgentTls): AgentDialer {
+export function createAgentDialer(tls: () => AgentTls, options: { sessions?: AgentSessionPool } = {}): AgentDialer {
+  const sessions = options.sessions ?? new AgentSessionPool(tls);
   return {
+    call(target, options) {
+      return http2Wrapper.request({
+        h2session: sessions.session(target),
+        // :authority; the agent does not read it (its certificate names no pod IP).
+        hostname: target.host,
+        port: target.port,
+        method: options.method,
+        path: options.path,
+        headers: options.headers,
+        timeout: options.timeoutMs,
+      });
+    },
+    discard: (target) => sessions.discard(target),
+    close: () => sessions.close(),
     request(target, options) {
       const material = tls();
       // highWaterMark reaches tls.connect through the request options (Node's types lack it).
@@ -153,12 +179,17 @@ export function agentCall(dialer: AgentDialer, target: AgentTarget, method: stri
   return new Promise((resolve, reject) => {
     let req: ClientRequest;
     try {
-      req = dialer.request(target, { method, path, headers: { accept: 'application/json' }, timeoutMs });
+      const options = { method, path, headers: { accept: 'application/json' }, timeoutMs };
+      req = dialer.call === undefined ? dialer.request(target, options) : dialer.call(target, options);
     } catch (err) {
       reject(agentFailure(target, err));
       return;
     }
-    req.on('timeout', () => req.destroy(agentTimeout(target)));
+    req.on('timeout', () => {
+      // A connection that went silent may be dead (a node gone): the next call dials afresh.
+      dialer.discard?.(target);
+      req.destroy(agentTimeout(target));
+    });
     req.on('error', (err) => reject(agentFailure(target, err)));
     req.on('response', (res) => {
       readBody(res).then(

@@ -272,6 +272,7 @@ export function createRpfServer(config: ServerConfig, deps: ServerDeps): RpfServ
       auth.stop();
       agentDirectory?.stop();
       checks?.stop();
+      dialer.close?.();
       if (certTimer !== undefined) clearInterval(certTimer);
       proxy.closeAll();
       reauthorizer.stop();

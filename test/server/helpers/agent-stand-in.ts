@@ -5,9 +5,9 @@
  * asked and behaves as each test sets it: upgrade and echo, answer a Status,
  * or never answer.
  */
-import { createServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
@@ -20,6 +20,8 @@ export interface RecordedRequest {
   readonly url: string;
   readonly headers: IncomingMessage['headers'];
   readonly clientCN: string;
+  /** '1.1' or '2.0'. */
+  readonly httpVersion: string;
 }
 
 /** How the stand-in answers a session upgrade. */
@@ -47,6 +49,8 @@ export interface AgentStandIn {
   readonly tunnels: Map<string, WebSocket>;
   /** When false, the 101 names no session (an agent of an older release). */
   nameSessions: boolean;
+  /** HTTP/2 connections accepted so far. */
+  h2Connections: number;
   /** Resolves when the hanging requests' sockets closed (rpf-server gave up). */
   hangingClosed(): Promise<void>;
   close(): Promise<void>;
@@ -66,16 +70,25 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     if (id !== undefined) headers.push(`X-Rpf-Session: ${id}`);
   });
   const hanging: Socket[] = [];
-  const record = (req: IncomingMessage): void => {
+  const record = (req: IncomingMessage | Http2ServerRequest): void => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, clientCN: String(peer.subject?.CN ?? '') });
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, clientCN: String(peer.subject?.CN ?? ''), httpVersion: req.httpVersion });
   };
-  const server: Server = createServer({
+  // As the agent: HTTP/2 for rpf-server's calls, HTTP/1.1 for upgrades (ALPN).
+  const server: Http2SecureServer = createSecureServer({
     key: serving.key,
     cert: serving.cert,
     ca: pki.agentCa.cert,
     requestCert: true,
     rejectUnauthorized: true,
+    allowHTTP1: true,
+  });
+  const h2Sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session: ServerHttp2Session) => {
+    h2Sessions.add(session);
+    standIn.h2Connections++;
+    session.on('error', () => {});
+    session.once('close', () => h2Sessions.delete(session));
   });
   const standIn: AgentStandIn = {
     host,
@@ -87,20 +100,30 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     deleted,
     tunnels,
     nameSessions: true,
+    h2Connections: 0,
     hangingClosed: () => Promise.all(hanging.map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(() => undefined),
     close: async () => {
       for (const ws of sockets) ws.terminate();
       for (const s of hanging) s.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      for (const session of h2Sessions) session.destroy();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      for (const socket of plainSockets) socket.destroy();
+      await closed;
     },
   };
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const plainSockets = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
+    plainSockets.add(socket);
+    socket.once('close', () => plainSockets.delete(socket));
+  });
+  // Both responses offer the same writeHead and end; the cast picks one signature.
+  server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    const reply = res as ServerResponse;
     record(req);
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (req.method === 'GET' && path === '/v1/sessions') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ items: standIn.sessions }));
+      reply.writeHead(200, { 'content-type': 'application/json' });
+      reply.end(JSON.stringify({ items: standIn.sessions }));
       return;
     }
     const del = /^\/v1\/sessions\/([^/]+)$/.exec(path);
@@ -113,12 +136,12 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
         tunnels.delete(id);
         tunnel.close(1000, 'session ended');
       }
-      res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: known ? 'Success' : 'Failure', code: known ? 200 : 404 }));
+      reply.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
+      reply.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: known ? 'Success' : 'Failure', code: known ? 200 : 404 }));
       return;
     }
-    res.writeHead(404);
-    res.end();
+    reply.writeHead(404);
+    reply.end();
   });
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     // Node's HTTP server leaves an upgrade socket without an 'error' listener: rpf-server resetting

@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import type { AdmissionKube } from '../../../server/admission-kube.ts';
 import { createAgentDialer } from '../../../server/agent-client.ts';
 import type { AgentDialer } from '../../../server/agent-client.ts';
+import type { AgentTarget } from '../../../server/pods.ts';
 import { createRpfServer } from '../../../server/app.ts';
 import type { RpfServer, ServerDeps } from '../../../server/app.ts';
 import { systemClock } from '../../../server/clock.ts';
@@ -48,7 +49,13 @@ export function authConfigMap(pki: TestPki): Record<string, string> {
 /** The real mutual-TLS dialer, with the port looked up per agent host. */
 export function mappedDialer(pki: TestPki, ports: Map<string, number>, serverName = 'rpf-agent'): AgentDialer {
   const real = createAgentDialer(() => ({ ca: pki.agentCa.cert, cert: pki.agentClient.cert, key: pki.agentClient.key, serverName }));
-  return { request: (target, options) => real.request({ ...target, port: ports.get(target.host) ?? target.port }, options) };
+  const mapped = (target: AgentTarget): AgentTarget => ({ ...target, port: ports.get(target.host) ?? target.port });
+  return {
+    request: (target, options) => real.request(mapped(target), options),
+    call: (target, options) => real.call!(mapped(target), options),
+    discard: (target) => real.discard!(mapped(target)),
+    close: () => real.close!(),
+  };
 }
 
 /** Starts the server with one agent stand-in on node-a and pod dev/web running there. */

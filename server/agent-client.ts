@@ -174,29 +174,66 @@ export function readBody(res: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** Makes one plain request to an agent and returns its whole answer. */
-export function agentCall(dialer: AgentDialer, target: AgentTarget, method: string, path: string, timeoutMs: number): Promise<AgentResponse> {
+/** Why a call failed before any answer, and whether another connection may do better. */
+class CallFailure extends Error {
+  readonly error: unknown;
+  /** No answer began and it was not a timeout: the kept connection may have died (an agent restarted). */
+  readonly retriable: boolean;
+
+  constructor(error: unknown, retriable: boolean) {
+    super('agent call failed');
+    this.error = error;
+    this.retriable = retriable;
+  }
+}
+
+function callOnce(dialer: AgentDialer, target: AgentTarget, method: string, path: string, timeoutMs: number): Promise<AgentResponse> {
   return new Promise((resolve, reject) => {
     let req: ClientRequest;
     try {
       const options = { method, path, headers: { accept: 'application/json' }, timeoutMs };
       req = dialer.call === undefined ? dialer.request(target, options) : dialer.call(target, options);
     } catch (err) {
-      reject(agentFailure(target, err));
+      reject(new CallFailure(err, false));
       return;
     }
+    let answered = false;
+    let timedOut = false;
     req.on('timeout', () => {
+      timedOut = true;
       // A connection that went silent may be dead (a node gone): the next call dials afresh.
       dialer.discard?.(target);
       req.destroy(agentTimeout(target));
     });
-    req.on('error', (err) => reject(agentFailure(target, err)));
+    req.on('error', (err) => reject(new CallFailure(err, !answered && !timedOut)));
     req.on('response', (res) => {
+      answered = true;
       readBody(res).then(
         (body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
-        (err: unknown) => reject(agentFailure(target, err)),
+        (err: unknown) => reject(new CallFailure(err, false)),
       );
     });
     req.end();
   });
+}
+
+/**
+ * Makes one plain request to an agent and returns its whole answer. On the
+ * kept connection, a failure before any answer (the agent restarted and its
+ * old connection is dead, which this side learns only by using it) is tried
+ * once more on a new connection; list and delete are both safe to repeat.
+ */
+export async function agentCall(dialer: AgentDialer, target: AgentTarget, method: string, path: string, timeoutMs: number): Promise<AgentResponse> {
+  try {
+    return await callOnce(dialer, target, method, path, timeoutMs);
+  } catch (first) {
+    const failure = first as CallFailure;
+    if (dialer.call === undefined || !failure.retriable) throw agentFailure(target, failure.error);
+    dialer.discard?.(target);
+    try {
+      return await callOnce(dialer, target, method, path, timeoutMs);
+    } catch (second) {
+      throw agentFailure(target, (second as CallFailure).error);
+    }
+  }
 }

@@ -91,13 +91,42 @@ export async function findAgentOnNode(kube: KubeClient, agents: AgentLocation, n
   return toTarget(agent, agents.port);
 }
 
-/** Every Ready agent (for listing sessions across nodes). */
-export async function listReadyAgents(kube: KubeClient, agents: AgentLocation): Promise<AgentTarget[]> {
+/** An agent pod that is on a node but not Ready there. */
+export interface UnreadyAgent {
+  readonly nodeName: string;
+  readonly podName: string;
+}
+
+/**
+ * The agents a listing asks (every Ready one) and the nodes it cannot ask: an
+ * agent pod is there but none is Ready (crashed and restarting, starting,
+ * terminating). Their sessions are not gone, only unlisted; the caller says so.
+ */
+export interface AgentCensus {
+  readonly ready: AgentTarget[];
+  readonly unready: UnreadyAgent[];
+}
+
+/** Every agent pod, sorted into {@link AgentCensus} (for listing sessions across nodes). */
+export async function listAgents(kube: KubeClient, agents: AgentLocation): Promise<AgentCensus> {
   let pods: PodInfo[];
   try {
     pods = await kube.listPods(agents.namespace, agents.selector);
   } catch (err) {
     throw kubeError(`list rpf-agent pods in namespace ${agents.namespace}`, err);
   }
-  return pods.filter(isReadyAgent).map((p) => toTarget(p, agents.port));
+  const ready = pods.filter(isReadyAgent).map((p) => toTarget(p, agents.port));
+  const covered = new Set(ready.map((a) => a.nodeName));
+  const unready = new Map<string, UnreadyAgent>();
+  for (const pod of pods) {
+    // A node with a Ready agent is covered (a rollout's old pod terminating beside it); an unscheduled pod holds nothing.
+    if (pod.nodeName === '' || covered.has(pod.nodeName) || unready.has(pod.nodeName)) continue;
+    unready.set(pod.nodeName, { nodeName: pod.nodeName, podName: pod.name });
+  }
+  return { ready, unready: [...unready.values()] };
+}
+
+/** Every Ready agent. */
+export async function listReadyAgents(kube: KubeClient, agents: AgentLocation): Promise<AgentTarget[]> {
+  return (await listAgents(kube, agents)).ready;
 }

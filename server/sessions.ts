@@ -15,7 +15,7 @@ import { API_PREFIX, GROUP, SESSIONS_RESOURCE, SUBRESOURCE } from './constants.t
 import { RpfServerError } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
 import { findAs, parseAccept, sendTyped } from './media-type.ts';
-import { findAgentOnNode, listReadyAgents } from './pods.ts';
+import { findAgentOnNode, listAgents } from './pods.ts';
 import type { AgentLocation, AgentTarget } from './pods.ts';
 import { parseAgentSessions, toReversePortForward, toReversePortForwardList, toTable } from './session-objects.ts';
 import type { IncludeObject, LocatedSession } from './session-objects.ts';
@@ -101,7 +101,13 @@ type PodParams = { namespace: string; pod: string };
 
 /** Registers the session routes. */
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): void {
-  const all = async (): Promise<Gathered> => gather(deps, await listReadyAgents(deps.kube, deps.agents));
+  const all = async (): Promise<Gathered> => {
+    const census = await listAgents(deps.kube, deps.agents);
+    const gathered = await gather(deps, census.ready);
+    // A node whose agent is down (crashed, restarting) still has sessions, or will again: say whose are missing.
+    const unready = census.unready.map((a) => `sessions on node ${a.nodeName} are missing: its rpf-agent ${a.podName} is not ready`);
+    return { sessions: gathered.sessions, warnings: [...unready, ...gathered.warnings] };
+  };
 
   app.get(`${API_PREFIX}/${SESSIONS_RESOURCE}`, async (request, reply) => {
     rejectWatch(request);

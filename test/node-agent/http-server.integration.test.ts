@@ -2,8 +2,10 @@
 // network namespace stood in by this process's own (a stub resolver and a
 // listener opener that listens on loopback here): what the agent accepts,
 // refuses, and how a session behaves.
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import test from 'ava';
 import WebSocket from 'ws';
@@ -373,4 +375,80 @@ test("the session list is what rpf-server reads, and DELETE ends a session with 
     opened.ws?.terminate();
     await agent.close();
   }
+});
+
+/** An HTTP/2 connection to the agent, with `client` as its certificate (none: undefined). */
+function connectH2(port: number, client: { cert: string; key: string } | undefined): http2.ClientHttp2Session {
+  const session = http2.connect(`https://127.0.0.1:${port}`, {
+    createConnection: () =>
+      tls.connect({ host: '127.0.0.1', port, ca: pki.agentCa.cert, servername: 'rpf-agent', ALPNProtocols: ['h2'], ...(client ?? {}) }),
+  });
+  session.on('error', () => {});
+  return session;
+}
+
+/** One GET on an HTTP/2 session: the status, or the error that ended the stream. */
+function getH2(session: http2.ClientHttp2Session, path: string): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request({ ':path': path });
+    } catch (error) {
+      resolve({ error: (error as Error).message });
+      return;
+    }
+    let status: number | undefined;
+    let body = '';
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (d: Buffer) => (body += d.toString()));
+    stream.on('end', () => resolve({ ...(status === undefined ? {} : { status }), body }));
+    stream.on('error', (error) => resolve({ error: error.message }));
+    stream.on('close', () => resolve({ ...(status === undefined ? { error: `closed (${stream.rstCode})` } : { status }), body }));
+    stream.end();
+  });
+}
+
+test('rpf-server lists sessions over HTTP/2, several requests on one connection, which stays open between them', async (t) => {
+  const { agent, port } = await startAgent();
+  t.teardown(() => agent.close());
+  const session = connectH2(port, pki.agentClient);
+  t.teardown(() => session.destroy());
+  for (let i = 0; i < 3; i++) {
+    const res = await getH2(session, AGENT_SESSIONS_PATH);
+    t.is(res.status, 200, res.error);
+    t.deepEqual(JSON.parse(res.body ?? ''), { items: [] });
+  }
+  t.false(session.closed || session.destroyed);
+  t.is(session.alpnProtocol, 'h2');
+});
+
+test('an HTTP/2 connection without rpf-server\'s certificate is closed before any request is answered; HTTP/1.1 health checks still are', async (t) => {
+  const metrics = new AgentMetrics();
+  const { agent, port } = await startAgent({}, localOpener, { metrics });
+  t.teardown(() => agent.close());
+  for (const client of [undefined, pki.frontProxyClient]) {
+    const session = connectH2(port, client);
+    const res = await getH2(session, '/healthz');
+    t.is(res.status, undefined, `answered ${res.status}`);
+    await new Promise<void>((resolve) => (session.closed ? resolve() : session.once('close', () => resolve())));
+  }
+  const dropped = (await metrics.registry.getSingleMetric('rpf_agent_api_connections_dropped_total')!.get()).values;
+  t.is(dropped.find((v) => v.labels['reason'] === 'h2_not_rpf_server')?.value, 2);
+  const healthz = await new Promise<number>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/healthz', ca: pki.agentCa.cert, servername: 'rpf-agent' }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
+  t.is(healthz, 200);
+});
+
+test('closing the agent closes rpf-server\'s kept HTTP/2 connection instead of waiting for it', async (t) => {
+  const { agent, port } = await startAgent();
+  const session = connectH2(port, pki.agentClient);
+  t.is((await getH2(session, AGENT_SESSIONS_PATH)).status, 200);
+  const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  await agent.close();
+  await closed;
+  t.true(session.closed);
 });

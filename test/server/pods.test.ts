@@ -1,7 +1,7 @@
 import test from 'ava';
 import { RpfServerError } from '../../server/errors.ts';
 import type { ServerErrorCode, StatusReason } from '../../server/errors.ts';
-import { findAgentOnNode, listReadyAgents, resolveTargetPod } from '../../server/pods.ts';
+import { findAgentOnNode, listAgents, listReadyAgents, resolveTargetPod } from '../../server/pods.ts';
 import { agentPod, fakeKube, pod } from './helpers/fakes.ts';
 
 const agents = { namespace: 'kube-rpf', selector: 'app.kubernetes.io/name=rpf-agent', port: 8443 };
@@ -83,4 +83,23 @@ test('a ready agent is picked over a terminating one on the same node', async (t
 test('every ready agent is listed for session listing', async (t) => {
   const kube = fakeKube({ pods: [agentPod('node-a', '10.1.0.1'), agentPod('node-b', '10.1.0.2', { ready: false }), agentPod('node-c', '10.1.0.3')] });
   t.deepEqual((await listReadyAgents(kube, agents)).map((a) => a.nodeName), ['node-a', 'node-c']);
+});
+
+test('the census names each node whose agent pod is not Ready, once, and not a node where another agent pod is Ready or a pod not yet scheduled', async (t) => {
+  const kube = fakeKube({
+    pods: [
+      agentPod('node-a', '10.1.0.1'),
+      agentPod('node-a', '10.1.0.7', { name: 'old-a', terminating: true }),
+      agentPod('node-b', '10.1.0.2', { ready: false }),
+      agentPod('node-b', '', { name: 'second-b', phase: 'Pending' }),
+      agentPod('node-c', '', { phase: 'Pending' }),
+      agentPod('', '', { name: 'unscheduled', phase: 'Pending' }),
+    ],
+  });
+  const census = await listAgents(kube, agents);
+  t.deepEqual(census.ready.map((a) => a.podName), ['rpf-agent-node-a']);
+  t.deepEqual(census.unready, [
+    { nodeName: 'node-b', podName: 'rpf-agent-node-b' },
+    { nodeName: 'node-c', podName: 'rpf-agent-node-c' },
+  ]);
 });

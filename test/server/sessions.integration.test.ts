@@ -186,3 +186,51 @@ test('an Accept header with parameters named after Object.prototype members is r
   t.is(res.status, 200);
   t.is((JSON.parse(res.body) as { kind: string }).kind, 'Table');
 });
+
+test('an agent pod that is not Ready (crashed, restarting) leaves a Warning naming its node, and the other nodes are still listed', async (t) => {
+  const { h, b } = await twoNodes(t);
+  h.kube.pods = [pod({ name: 'web' }), agentPod('node-a', h.agent.host), agentPod('node-b', b.host, { ready: false })];
+  const res = await get(h, `${BASE}/reverseportforwards`);
+  t.is(res.status, 200);
+  const list = JSON.parse(res.body) as { items: { metadata: { name: string } }[] };
+  t.deepEqual(list.items.map((i) => i.metadata.name), ['rpf-1', 'rpf-2']);
+  t.regex(String(res.headers['warning']), /^299 - "sessions on node node-b are missing: its rpf-agent rpf-agent-node-b is not ready"$/);
+  t.is(b.requests.length, 0, 'an unready agent is not asked');
+});
+
+test('listings ask each agent over HTTP/2, on one kept connection per agent', async (t) => {
+  const { h, b } = await twoNodes(t);
+  for (let i = 0; i < 3; i++) t.is((await get(h, `${BASE}/reverseportforwards`)).status, 200);
+  t.is(h.agent.h2Connections, 1);
+  t.is(b.h2Connections, 1);
+  t.deepEqual([...h.agent.requests, ...b.requests].map((r) => `${r.method} ${r.url} ${r.httpVersion} ${r.clientCN}`), [
+    ...Array(3).fill('GET /v1/sessions 2.0 rpf-server'),
+    ...Array(3).fill('GET /v1/sessions 2.0 rpf-server'),
+  ]);
+});
+
+test('an agent that restarts (its connection gone) is asked again on a new connection by the next listing', async (t) => {
+  const { h } = await twoNodes(t);
+  t.is((await get(h, `${BASE}/reverseportforwards`)).status, 200);
+  h.agent.dropConnections();
+  // The close reaches rpf-server's side of the connection asynchronously; the next listing must not fail either way.
+  const res = await get(h, `${BASE}/reverseportforwards`);
+  t.is(res.status, 200, res.body);
+  t.is(res.headers['warning'], undefined);
+  t.is(h.agent.h2Connections, 2);
+});
+
+test('a kept connection that dies under a listing is replaced and the agent asked once more; a second death is a Warning', async (t) => {
+  const { h } = await twoNodes(t);
+  t.is((await get(h, `${BASE}/reverseportforwards`)).status, 200);
+  h.agent.dropOnRequest = 1;
+  const retried = await get(h, `${BASE}/reverseportforwards`);
+  t.is(retried.headers['warning'], undefined);
+  t.is((JSON.parse(retried.body) as { items: unknown[] }).items.length, 3);
+  t.is(h.agent.h2Connections, 2);
+  h.agent.dropOnRequest = 2;
+  const failed = await get(h, `${BASE}/reverseportforwards`);
+  t.is(failed.status, 200);
+  t.regex(String(failed.headers['warning']), /sessions on node node-a are missing: the rpf-agent rpf-agent-node-a did not list them/);
+  t.is((JSON.parse(failed.body) as { items: unknown[] }).items.length, 1, 'node-b is still listed');
+});

@@ -51,6 +51,10 @@ export interface AgentStandIn {
   nameSessions: boolean;
   /** HTTP/2 connections accepted so far. */
   h2Connections: number;
+  /** How many of the next HTTP/2 requests see their connection destroyed instead of an answer. */
+  dropOnRequest: number;
+  /** Closes every HTTP/2 connection (as a restarting agent would), keeps listening. */
+  dropConnections(): void;
   /** Resolves when the hanging requests' sockets closed (rpf-server gave up). */
   hangingClosed(): Promise<void>;
   close(): Promise<void>;
@@ -101,6 +105,10 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
     tunnels,
     nameSessions: true,
     h2Connections: 0,
+    dropOnRequest: 0,
+    dropConnections: () => {
+      for (const session of h2Sessions) session.destroy();
+    },
     hangingClosed: () => Promise.all(hanging.map((s) => (s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(() => undefined),
     close: async () => {
       for (const ws of sockets) ws.terminate();
@@ -120,6 +128,12 @@ export async function startAgentStandIn(pki: TestPki, host = '127.0.0.1', servin
   server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
     const reply = res as ServerResponse;
     record(req);
+    if (standIn.dropOnRequest > 0 && 'stream' in req) {
+      // The connection dies under the request, before any answer (an agent killed mid-call).
+      standIn.dropOnRequest--;
+      req.stream.session?.destroy();
+      return;
+    }
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (req.method === 'GET' && path === '/v1/sessions') {
       reply.writeHead(200, { 'content-type': 'application/json' });

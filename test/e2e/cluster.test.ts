@@ -15,12 +15,16 @@ test.after.always(async () => {
   if (namespace) await deleteNamespace(namespace);
 });
 
-test('the node is Ready and runs the pinned Kubernetes version', async (t) => {
-  const node = JSON.parse(await kubectlOk(['get', 'node', 'kube-rpf-node', '-o', 'json']));
-  const ready = node.status.conditions.find((c: { type: string }) => c.type === 'Ready');
-  t.is(ready.status, 'True');
-  t.is(node.status.nodeInfo.kubeletVersion, 'v1.34.4');
-  t.regex(node.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\/1\./);
+test('every node is Ready and runs the pinned Kubernetes version: kube-rpf-node, and kube-rpf-node2 unless the cluster was started with KUBE_RPF_NODES=1', async (t) => {
+  const nodes = JSON.parse(await kubectlOk(['get', 'nodes', '-o', 'json'])).items as { metadata: { name: string }; status: any }[];
+  const expected = ['kube-rpf-node', 'kube-rpf-node2', 'kube-rpf-node3', 'kube-rpf-node4'].slice(0, Number(process.env.KUBE_RPF_NODES ?? nodes.length));
+  t.deepEqual(nodes.map((n) => n.metadata.name).sort(), expected);
+  for (const node of nodes) {
+    const ready = node.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+    t.is(ready.status, 'True', node.metadata.name);
+    t.is(node.status.nodeInfo.kubeletVersion, 'v1.34.4');
+    t.regex(node.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\/1\./);
+  }
 });
 
 test('a testbox pod runs and kubectl exec reaches into it', async (t) => {

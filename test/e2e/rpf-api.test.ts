@@ -3,6 +3,7 @@
 import test from 'ava';
 import { auditEvents } from './helpers/audit.ts';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
+import { agentPodFor } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
@@ -68,9 +69,10 @@ test.serial('kubectl get reverseportforwards lists a live session and kubectl de
   }
 });
 
-async function scrape(selector: string, port: number): Promise<string> {
-  const ip = (await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', selector, '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
-  const response = await fetch(`http://${ip}:${port}/metrics`);
+/** The metrics of the agent that serves pod `app`: the one on its node. */
+async function scrapeAgent(): Promise<string> {
+  const { ip } = await agentPodFor(namespace, 'app');
+  const response = await fetch(`http://${ip}:9465/metrics`);
   return response.text();
 }
 
@@ -80,7 +82,7 @@ function metric(text: string, name: string, labels = ''): number {
 }
 
 test.serial('the agent\'s metrics count sessions, connections and bytes', async (t) => {
-  const before = await scrape('app.kubernetes.io/name=rpf-agent', 9465);
+  const before = await scrapeAgent();
   const web = await startHttpServer('x'.repeat(10_000));
   const rpf = await startRpf(['-n', namespace, 'app', `8888:${web.port}`], 2);
   try {
@@ -88,7 +90,7 @@ test.serial('the agent\'s metrics count sessions, connections and bytes', async 
       const result = await kubectl(['exec', '-n', namespace, 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8888/']);
       t.is(result.stdout.length, 10_000);
     }
-    const during = await scrape('app.kubernetes.io/name=rpf-agent', 9465);
+    const during = await scrapeAgent();
     t.true(metric(during, 'rpf_agent_sessions_active') >= 1);
     t.true(metric(during, 'rpf_agent_listeners_active') >= 2);
     t.true(metric(during, 'rpf_agent_sessions_total', 'outcome="opened"') > metric(before, 'rpf_agent_sessions_total', 'outcome="opened"'));

@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { encodeFrame } from '../../protocol/index.ts';
 import { reversePortForward } from '../../client/index.ts';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
-import { componentPid, componentPod, residentMiB, restartCounts } from './helpers/kube-rpf-pods.ts';
+import { componentPid, componentPod, nodeOf, residentMiB, restartCounts } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { apiserverAccess } from './helpers/raw-tunnel.ts';
 import { runRpfExpectingFailure, startRpf } from './helpers/rpf.ts';
@@ -65,7 +65,8 @@ async function bystander(port: number): Promise<{ check(): Promise<string>; clos
 
 test.serial('a client that never reads and floods PINGs costs the agent a bounded amount of memory, and nobody else notices', async (t) => {
   const other = await bystander(8401);
-  const agent = await componentPid('agent');
+  // The agent that holds the tunnel to app: the one on app's node.
+  const agent = await componentPid('agent', await nodeOf(namespace, 'app'));
   const before = await residentMiB(agent);
   const ws = await rawTunnel('app', 8402);
   // Never read: every PONG the agent answers stays with the agent (or is refused).

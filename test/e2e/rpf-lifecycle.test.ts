@@ -3,7 +3,7 @@
 // kube-apiserver's request timeout and Priority and Fairness.
 import test from 'ava';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, waitFor } from './helpers/cluster.ts';
-import { componentPid } from './helpers/kube-rpf-pods.ts';
+import { componentPid, nodeOf } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import { spawnRpf, startRpf } from './helpers/rpf.ts';
 import { createUser } from './helpers/users.ts';
@@ -51,12 +51,12 @@ test.serial('a client that goes silent (SIGSTOP) is declared dead by keepalive a
   }
 });
 
-const agentPid = (): Promise<number> => componentPid('agent');
-
 test.serial('with --reconnect=false, the agent killed mid-session makes the client exit non-zero with a clear message', async (t) => {
   // Reconnection (the default) is rpf-reconnect.test.ts's; here the loss itself must be reported.
   const rpf = await startRpf(['-n', namespace, 'app', '8383:3000', '--reconnect=false'], 2);
-  process.kill(await agentPid(), 'SIGKILL');
+  // The agent that holds the session: the one on app's node.
+  const node = await nodeOf(namespace, 'app');
+  process.kill(await componentPid('agent', node), 'SIGKILL');
   const exit = await rpf.exited;
   t.not(exit.code, 0);
   const lines = rpf.stderr().trim().split('\n');
@@ -64,7 +64,7 @@ test.serial('with --reconnect=false, the agent killed mid-session makes the clie
   // Later tests need an agent back. The crashed pod is replaced rather than
   // left to kubelet's restart, whose back-off grows with every run of the
   // suite on the same cluster (CrashLoopBackOff after a few).
-  const agentPods = ['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-agent'];
+  const agentPods = ['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-agent', `--field-selector=spec.nodeName=${node}`];
   const crashed = (await kubectlOk([...agentPods, '-o', 'jsonpath={.items[*].metadata.name}'])).trim();
   await kubectlOk(['delete', 'pod', '-n', 'kube-rpf', ...crashed.split(' '), '--timeout=60s']);
   const readyPods = '{range .items[*]}{.metadata.name}={.status.containerStatuses[0].ready}{" "}{end}';

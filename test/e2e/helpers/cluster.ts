@@ -83,18 +83,24 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/** The names of the cluster's nodes, sorted. */
+export async function nodeNames(): Promise<string[]> {
+  return (await kubectlOk(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(/\s+/).filter(Boolean).sort();
+}
+
 /** Deletes a namespace without waiting for its pods to finish terminating. */
 export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--wait=false']);
 }
 
-/** Starts a testbox pod running `command` (sh -c) and waits until it is Running. */
-export async function startTestbox(namespace: string, name: string, command = 'sleep 3600'): Promise<void> {
+/** Starts a testbox pod running `command` (sh -c) and waits until it is Running; on `nodeName` when given (through the scheduler). */
+export async function startTestbox(namespace: string, name: string, command = 'sleep 3600', nodeName?: string): Promise<void> {
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace, labels: { app: name } },
     spec: {
+      ...(nodeName === undefined ? {} : { nodeSelector: { 'kubernetes.io/hostname': nodeName } }),
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'main', image: testboxImage, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', command] }],
     },

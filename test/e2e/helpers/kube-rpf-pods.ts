@@ -10,19 +10,41 @@ export const COMPONENTS = {
   server: { label: 'rpf-server', entry: 'server/main.js' },
 } as const;
 
-/** A component's first pod: name, UID and IP. */
-export async function componentPod(component: keyof typeof COMPONENTS): Promise<{ name: string; uid: string; ip: string }> {
+/** The node a pod runs on (spec.nodeName). */
+export async function nodeOf(namespace: string, pod: string): Promise<string> {
+  const node = (await kubectlOk(['get', 'pod', pod, '-n', namespace, '-o', 'jsonpath={.spec.nodeName}'])).trim();
+  if (node === '') throw new Error(`pod ${namespace}/${pod} is not on a node`);
+  return node;
+}
+
+/**
+ * A component's Running pod: name, UID and IP; on `nodeName` when given (the
+ * agent that serves a pod is the one on the pod's node), else the first.
+ */
+export async function componentPod(component: keyof typeof COMPONENTS, nodeName?: string): Promise<{ name: string; uid: string; ip: string }> {
+  const fields = ['status.phase=Running', ...(nodeName === undefined ? [] : [`spec.nodeName=${nodeName}`])].join(',');
   const out = await kubectlOk([
     'get', 'pods', '-n', 'kube-rpf', '-l', `app.kubernetes.io/name=${COMPONENTS[component].label}`,
-    '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[0].metadata.name} {.items[0].metadata.uid} {.items[0].status.podIP}',
+    `--field-selector=${fields}`, '-o', 'jsonpath={.items[0].metadata.name} {.items[0].metadata.uid} {.items[0].status.podIP}',
   ]);
   const [name = '', uid = '', ip = ''] = out.trim().split(' ');
+  if (name === '') throw new Error(`no running ${COMPONENTS[component].label} pod${nodeName === undefined ? '' : ` on node ${nodeName}`}`);
   return { name, uid, ip };
 }
 
-/** The host PID of a component's main process. */
-export async function componentPid(component: keyof typeof COMPONENTS): Promise<number> {
-  const { uid } = await componentPod(component);
+/** The rpf-agent pod that serves `namespace/pod`: the one on its node. */
+export async function agentPodFor(namespace: string, pod: string): Promise<{ name: string; uid: string; ip: string }> {
+  return componentPod('agent', await nodeOf(namespace, pod));
+}
+
+/** The host PID of the main process of a component's pod (on `nodeName` when given, see componentPod). */
+export async function componentPid(component: keyof typeof COMPONENTS, nodeName?: string): Promise<number> {
+  const { uid } = await componentPod(component, nodeName);
+  return pidOfPod(component, uid);
+}
+
+/** The host PID of a component's main process in the pod with `uid`. */
+export async function pidOfPod(component: keyof typeof COMPONENTS, uid: string): Promise<number> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {

@@ -8,8 +8,7 @@
 //
 // A process belongs to a node by its recorded PID (.cluster/pids/NAME[.nodeN].pid),
 // by sharing the mount namespace of that node's containerd (the shims), or by
-// its cgroup (the node's kubelet cgroupRoot: /kube-rpf/kubepods for node 0,
-// /kube-rpf/nodeN/kubepods for node N). Prints one JSON object.
+// its cgroup (node I's kubelet cgroupRoot is /kube-rpf/node-I). Prints one JSON object.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +41,7 @@ async function nodes(): Promise<{ name: string; suffix: string; cgroup: string }
   return Array.from({ length: count }, (_, i) => ({
     name: i === 0 ? 'kube-rpf-node' : `kube-rpf-node${i + 1}`,
     suffix: i === 0 ? '' : `.node${i + 1}`,
-    cgroup: i === 0 ? '/kube-rpf/kubepods' : `/kube-rpf/node${i + 1}/kubepods`,
+    cgroup: `/kube-rpf/node-${i}/kubepods`,
   }));
 }
 
@@ -69,8 +68,7 @@ async function classify(): Promise<Proc[]> {
     const cmdline = (await read(`/proc/${entry}/cmdline`))?.replaceAll('\0', ' ') ?? '';
     if (cgroup === undefined) continue;
     const memoryLine = cgroup.split('\n').find((l) => l.includes(':memory:')) ?? '';
-    // Deepest root first: /kube-rpf/node2/kubepods also starts with /kube-rpf.
-    const node = [...all].sort((a, b) => b.cgroup.length - a.cgroup.length).find((n) => memoryLine.includes(`:${n.cgroup}/`));
+    const node = all.find((n) => memoryLine.includes(`:${n.cgroup}/`));
     if (node !== undefined) {
       const group = cmdline.startsWith('/pause') || cmdline.includes('/pause ') ? 'pause' : cmdline.includes('node-agent/main.js') ? 'rpf-agent' : cmdline.includes('server/main.js') ? 'rpf-server' : 'other pods';
       procs.push({ pid: Number(entry), node: node.name, group });

@@ -66,9 +66,10 @@ select_node() {
   # Container logs; each kubelet removes the folders of pods it does not know,
   # so every node has its own.
   NODE_POD_LOGS="$LOG_DIR/pods$suffix"
-  # kubelet's cgroupRoot. Each kubelet kills what runs in pod cgroups it does
-  # not know under its root: nodes must not share one.
-  NODE_CGROUP_ROOT=/$CGROUP_NAME${suffix:+/node$suffix}
+  # kubelet's cgroupRoot, one per node, side by side: each kubelet kills what
+  # runs in pod cgroups it does not know under its root, and its cAdvisor
+  # watches every cgroup under it (nested roots would be watched twice).
+  NODE_CGROUP_ROOT=/$CGROUP_NAME/node-$i
   # Component names (pid and log files): containerd, kubelet, kube-proxy on
   # node 0; containerd.node2, ... on the others.
   NODE_SUFFIX=${suffix:+.node$suffix}

@@ -67,7 +67,7 @@ up() {
   # `up` starts the number asked for (default 2), not the number recorded.
   NODE_COUNT=${KUBE_RPF_NODES:-2}
   set_components
-  if cluster_healthy; then
+  if [ "$(recorded_nodes)" = "$NODE_COUNT" ] && cluster_healthy; then
     log "cluster is already up and ready (kubeconfig: $ADMIN_KUBECONFIG)"
     return 0
   fi

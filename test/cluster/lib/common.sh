@@ -28,6 +28,8 @@ MAX_NODES=4
 NODES_FILE="$CLUSTER_DIR/nodes"
 recorded_nodes() { cat "$NODES_FILE" 2>/dev/null || true; }
 NODE_COUNT=${KUBE_RPF_NODES:-$(recorded_nodes)}
+# A cluster started before clusters had several nodes records no number: one.
+[ -z "$NODE_COUNT" ] && [ -d "$PID_DIR" ] && NODE_COUNT=1
 NODE_COUNT=${NODE_COUNT:-2}
 case "$NODE_COUNT" in
   [1-9]) [ "$NODE_COUNT" -le $MAX_NODES ] || { echo "KUBE_RPF_NODES must be 1 to $MAX_NODES" >&2; exit 2; } ;;

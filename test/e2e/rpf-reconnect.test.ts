@@ -4,6 +4,7 @@
 // the new pod; a workload that is gone ends it with one error line.
 import test from 'ava';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, startTestbox, testboxImage, waitFor } from './helpers/cluster.ts';
+import { nodeOf } from './helpers/kube-rpf-pods.ts';
 import { startHttpServer } from './helpers/local-server.ts';
 import type { ForwardingLine, RpfProcess } from './helpers/rpf.ts';
 import { startRpf } from './helpers/rpf.ts';
@@ -31,9 +32,9 @@ async function fetchInPod(pod: string, port: number): Promise<string | undefined
 
 const AGENT_PODS = ['get', 'pods', '-n', 'kube-rpf', '-l', 'app.kubernetes.io/name=rpf-agent'];
 
-/** Names of the rpf-agent pods whose container is ready. */
-async function readyAgents(): Promise<string[]> {
-  const out = await kubectlOk([...AGENT_PODS, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].ready}{" "}{end}']);
+/** Names of the rpf-agent pods on `node` whose container is ready. */
+async function readyAgents(node: string): Promise<string[]> {
+  const out = await kubectlOk([...AGENT_PODS, `--field-selector=spec.nodeName=${node}`, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].ready}{" "}{end}']);
   return out.trim().split(' ').filter((p) => p.endsWith('=true')).map((p) => p.split('=')[0]!);
 }
 
@@ -53,10 +54,12 @@ test.serial('the agent pod force-deleted mid-session: the same pod ports carry a
   t.truthy(picked, rpf.stdout());
   t.is(await fetchInPod('app', 8686), 'through the new agent\n', `${lastFetchError}; kubectl rpf: ${rpf.stderr()}`);
 
-  const [agent] = await readyAgents();
-  t.truthy(agent, 'an rpf-agent pod is ready');
+  // The agent that holds the session: the one on app's node.
+  const node = await nodeOf(namespace, 'app');
+  const [agent] = await readyAgents(node);
+  t.truthy(agent, `an rpf-agent pod is ready on ${node}`);
   // Whatever happens below, later tests need an agent again.
-  t.teardown(() => waitFor('a ready rpf-agent pod', async () => ((await readyAgents()).some((p) => p !== agent) ? true : undefined), 120_000));
+  t.teardown(() => waitFor('a ready rpf-agent pod', async () => ((await readyAgents(node)).some((p) => p !== agent) ? true : undefined), 120_000));
   await kubectlOk(['delete', 'pod', agent!, '-n', 'kube-rpf', '--force', '--grace-period=0']);
   const deleted = Date.now();
 

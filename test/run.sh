@@ -53,8 +53,8 @@ run_ava unit 'test/**/*.test.ts' '!test/e2e/**' '!test/install/**' '!test/teardo
 # The release (npm run dist: single executables and the krew manifest),
 # installed with krew and run without Node.js; e2e runs a session with it.
 run_ava release 'test/release/**/*.test.ts'
-# End-to-end files share one cluster and one agent, and some of them stop the
-# agent on purpose: they run one file at a time.
+# End-to-end files share one cluster (two nodes, an agent on each), and some of them stop
+# an agent or an rpf-server on purpose: they run one file at a time.
 run_ava e2e --concurrency=1 'test/e2e/**/*.test.ts'
 # Upgrading and uninstalling the chart disturbs everything else: last.
 run_ava install 'test/install/**/*.test.ts'

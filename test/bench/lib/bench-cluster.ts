@@ -71,8 +71,12 @@ async function pidFile(name: string): Promise<number[]> {
   }
 }
 
-async function uidsOf(selector: string): Promise<string[]> {
-  const out = await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', selector, '-o', 'jsonpath={.items[*].metadata.uid}']);
+/** The node the bench pod runs on: node 0 of the local cluster. */
+const BENCH_NODE = 'kube-rpf-node';
+
+async function uidsOf(selector: string, nodeName?: string): Promise<string[]> {
+  const fields = nodeName === undefined ? [] : [`--field-selector=spec.nodeName=${nodeName}`];
+  const out = await kubectlOk(['get', 'pods', '-n', 'kube-rpf', '-l', selector, ...fields, '-o', 'jsonpath={.items[*].metadata.uid}']);
   return out.trim().split(/\s+/).filter(Boolean);
 }
 
@@ -87,6 +91,8 @@ export async function startBenchCluster(log: (line: string) => void): Promise<Be
       kind: 'Pod',
       metadata: { name: pod, namespace },
       spec: {
+        // The node whose kubelet and containerd the CPU figures read (.cluster/pids/kubelet.pid is node 0's).
+        nodeSelector: { 'kubernetes.io/hostname': BENCH_NODE },
         terminationGracePeriodSeconds: 1,
         containers: [
           {
@@ -111,7 +117,8 @@ export async function startBenchCluster(log: (line: string) => void): Promise<Be
   log(`bench pod ${namespace}/${pod} ready`);
 
   const agentPid = async (): Promise<number> => {
-    const [uid] = await uidsOf('app.kubernetes.io/name=rpf-agent');
+    // The agent that carries the bench pod's tunnels: the one on its node.
+    const [uid] = await uidsOf('app.kubernetes.io/name=rpf-agent', BENCH_NODE);
     const pids = uid ? await podPids(uid, 'node-agent/main.js') : [];
     if (pids.length === 0) throw new Error('no rpf-agent process found');
     return pids[0]!;

@@ -7,8 +7,8 @@
 // One port, two protocols chosen by ALPN: HTTP/1.1 for tunnels (a WebSocket
 // upgrade), probes and any client that offers nothing else; HTTP/2 for
 // rpf-server's listing and deleting, over a connection it keeps (issue 12).
-// Only rpf-server may speak HTTP/2 here: a session whose client certificate is
-// not rpf-server's is closed before it can send a request.
+// Only rpf-server's HTTP/2 connection is kept; others (kubelet's probes) have
+// the bounds of any connection and reach /healthz only.
 import http2 from 'node:http2';
 import type { Http2ServerRequest, Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
@@ -171,20 +171,17 @@ export class AgentServer {
   }
 
   /**
-   * An HTTP/2 connection: rpf-server's, kept between requests for up to
-   * H2_IDLE_TIMEOUT_MS idle, or anyone else's, closed at once. (The server's
-   * own timeout, the request-header timeout, would otherwise close a kept
-   * connection between two listings.)
+   * An HTTP/2 connection. rpf-server's is kept between requests for up to
+   * H2_IDLE_TIMEOUT_MS idle (the server's own timeout, the request-header
+   * timeout, would close it between two listings). Anyone else's keeps the
+   * bounds of any connection: kubelet's probes speak HTTP/2 too (Go's
+   * transport offers it), and reach /healthz only; every other path answers
+   * 401, as over HTTP/1.1.
    */
   #acceptH2(session: ServerHttp2Session): void {
     session.on('error', () => session.destroy());
     const socket = session.socket as TLSSocket | undefined;
-    if (socket === undefined || !this.#isAllowedPeer(socket)) {
-      this.#deps.metrics.connectionsDropped.inc({ reason: 'h2_not_rpf_server' });
-      this.#deps.log.debug({ remoteAddress: socket?.remoteAddress }, 'HTTP/2 connection without rpf-server\'s certificate closed');
-      session.destroy();
-      return;
-    }
+    if (socket === undefined || !this.#isAllowedPeer(socket)) return;
     this.#h2Sessions.add(session);
     session.once('close', () => this.#h2Sessions.delete(session));
     // When it runs out, the guard's timeout handler (connection-guards.ts) closes the session.

@@ -72,7 +72,7 @@ export class AgentMetrics {
     });
     this.connectionsDropped = new Counter({
       name: 'rpf_agent_api_connections_dropped_total',
-      help: "Connections to the agent's API port it closed before a session, by reason: max_connections, tls_handshake_timeout, request_timeout (headers or request too slow), idle_timeout (silent, or idle between requests), h2_not_rpf_server (an HTTP/2 connection without rpf-server's client certificate).",
+      help: "Connections to the agent's API port it closed before a session, by reason: max_connections, tls_handshake_timeout, request_timeout (headers or request too slow), idle_timeout (silent, or idle between requests).",
       labelNames: ['reason'],
       registers: [registry],
     });

@@ -62,7 +62,9 @@ async function hashService(tag: string): Promise<{ port: number; close(): Promis
  */
 async function sendThrough(pod: string, port: number): Promise<{ sent: string; answer: string }> {
   const file = `/tmp/up-${port}`;
-  const script = `head -c 262144 /dev/urandom > ${file} && sha256sum ${file} | cut -c1-64 && wget -qO- --post-file=${file} http://127.0.0.1:${port}/`;
+  // busybox wget's --post-file sends the file's name, not its bytes: a request by hand through nc instead.
+  const request = `{ printf 'POST / HTTP/1.0\\r\\nContent-Length: 262144\\r\\n\\r\\n'; cat ${file}; } | nc 127.0.0.1 ${port} | tail -n 1`;
+  const script = `head -c 262144 /dev/urandom > ${file} && sha256sum ${file} | cut -c1-64 && ${request}`;
   const result = await kubectl(['exec', '-n', namespace, pod, '--', 'sh', '-c', script], { timeoutMs: 30_000 });
   if (result.code !== 0) throw new Error(`sending through ${pod}:${port} failed (${result.code}): ${result.stderr.trim()}`);
   const [sent = '', answer = ''] = result.stdout.trim().split('\n');

@@ -178,7 +178,10 @@ start_component() {
   local name=$1
   shift
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  setsid sh -c 'echo $$ > "$1"; echo $$ > "$2/cgroup.procs"; shift 2; exec "$@"' \
+  # Descriptors 3-9 are closed first: a component must not inherit the
+  # caller's, e.g. the lock of `flock LOCKFILE cluster.sh up`, which it would
+  # then hold for as long as it runs.
+  setsid sh -c 'echo $$ > "$1"; echo $$ > "$2/cgroup.procs"; shift 2; for n in 3 4 5 6 7 8 9; do eval "exec $n>&-"; done; exec "$@"' \
     sh "$(pid_file "$name")" "$CGROUP_PIDS/system" "$@" \
     >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   local i

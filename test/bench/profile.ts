@@ -1,8 +1,11 @@
 // Where kube-rpf's time goes: runs kubectl-rpf (node dist/client/main.js)
 // under `--cpu-prof` and `--trace-gc` while the pod pushes bulk data through
-// it, and prints the client's self time by function and by file, how many
-// full garbage collections it ran, and the CPU every process on the path
-// spent (with the share of their V8 worker threads). Not part of `npm run bench`; run it by hand:
+// it, profiles rpf-server's replicas and the bench pod's rpf-agent in their
+// pods through the inspector (SIGUSR1, then programs/inspect-profile.mjs in
+// the pod's network namespace), and prints each process's self time by
+// function and by file, its garbage collections, and the CPU every process on
+// the path spent (with the share of their V8 worker threads). Not part of
+// `npm run bench`; run it by hand:
 //
 //   node test/bench/profile.ts [--mib 512] [--flow pod-to-machine|machine-to-pod] [--no-deploy]
 //
@@ -16,6 +19,26 @@ import { summarizeProfile } from './lib/cpu-profile.ts';
 import { cpuDelta, snapshotCpu } from './lib/cpu.ts';
 import { startLocal } from './lib/paths.ts';
 import { startProcess } from './lib/processes.ts';
+
+/**
+ * Starts profiling a Node.js process in a pod: SIGUSR1 opens its inspector
+ * on 127.0.0.1:9229 in the pod's network namespace, where
+ * programs/inspect-profile.mjs connects; `stop` writes the profile to `out`
+ * and returns the process's garbage collections meanwhile.
+ */
+async function startInspectorProfile(pid: number, out: string): Promise<{ stop(): Promise<unknown> }> {
+  process.kill(pid, 'SIGUSR1');
+  const child = startProcess('nsenter', ['-t', String(pid), '-n', '--', process.execPath, path.join(repoRoot, 'test/bench/programs/inspect-profile.mjs'), out], { stdin: true });
+  await child.waitForLine(/^started$/, 15_000);
+  return {
+    async stop() {
+      child.write('stop\n');
+      const line = await child.waitForLine(/^\{.*\}$/, 30_000);
+      await child.exited;
+      return JSON.parse(line[0]);
+    },
+  };
+}
 
 const log = (line: string) => process.stderr.write(`[profile] ${line}\n`);
 
@@ -56,11 +79,17 @@ try {
   };
   log(`warm-up: ${await run()}`);
   const components = await cluster.componentPids();
+  const inPod = [
+    ...(components['rpf-server'] ?? []).map((pid) => ({ name: `rpf-server-${pid}`, pid })),
+    ...(components['rpf-agent'] ?? []).map((pid) => ({ name: `rpf-agent-${pid}`, pid })),
+  ];
+  const podProfiles = await Promise.all(inPod.map(({ name, pid }) => startInspectorProfile(pid, path.join(dir, `${name}.cpuprofile`))));
   const groups = { 'kubectl-rpf (profiled)': [client.pid], ...components };
   const before = await snapshotCpu(groups);
   const gcBefore = { markCompacts, scavenges };
   log(`measured: ${await run()}`);
   const after = await snapshotCpu(groups);
+  for (const [i, profile] of podProfiles.entries()) process.stdout.write(`${inPod[i]!.name} garbage collections during the measured run (profiled): ${JSON.stringify(await profile.stop())}\n`);
   process.stdout.write(`client garbage collections during the measured run: ${markCompacts - gcBefore.markCompacts} mark-compact, ${scavenges - gcBefore.scavenges} scavenge\n`);
   process.stdout.write(`CPU ms per GiB (${values.flow}, the client under --cpu-prof):\n`);
   for (const [name, ms] of Object.entries(cpuDelta(before, after, 1024 ** 3 / bytes))) process.stdout.write(`  ${name.padEnd(24)} ${ms}\n`);

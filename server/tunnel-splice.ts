@@ -15,6 +15,7 @@ import type { Clock } from './clock.ts';
 import { logSessionEnd, logSessionStart } from './logging.ts';
 import type { SessionEnd, SessionFields } from './logging.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { canRelayWithoutCopy, relayWithoutCopy } from './socket-relay.ts';
 import { formatResponseHead } from './status.ts';
 import type { HeaderLine } from './status.ts';
 import type { PreparedTunnel } from './tunnel-authorization.ts';
@@ -39,6 +40,20 @@ export interface Splice {
    * when the agent's socket closes first.
    */
   expectEnd(endedBy: 'revoked' | 'max-lifetime', detail: string): void;
+}
+
+/**
+ * Moves `from`'s bytes into `to`, counting them: without a fresh Buffer per
+ * read where Node allows it (socket-relay.ts, issue 9), else piped. Ends are
+ * the splice's (below) either way.
+ */
+function relay(from: Socket, to: Socket, onBytes: (length: number) => void): void {
+  if (canRelayWithoutCopy(from)) {
+    relayWithoutCopy(from, to, onBytes);
+    return;
+  }
+  from.on('data', (chunk: Buffer) => onBytes(chunk.length));
+  from.pipe(to);
 }
 
 function sessionFields(t: PreparedTunnel): SessionFields {
@@ -78,21 +93,14 @@ export function spliceTunnel(deps: TunnelSpliceDeps, client: ClientUpgrade, agen
   const fromPod = deps.metrics.bytes.labels('from_pod');
   let bytesToPod = client.head.length;
   let bytesFromPod = agent.head.length;
-  socket.on('data', (chunk: Buffer) => {
-    bytesToPod += chunk.length;
-    toPod.inc(chunk.length);
+  relay(socket, agentSocket, (length) => {
+    bytesToPod += length;
+    toPod.inc(length);
   });
-  agentSocket.on('data', (chunk: Buffer) => {
-    bytesFromPod += chunk.length;
-    fromPod.inc(chunk.length);
+  relay(agentSocket, socket, (length) => {
+    bytesFromPod += length;
+    fromPod.inc(length);
   });
-  // The agent's socket has a 256 KiB highWaterMark both ways (AGENT_SOCKET_HIGH_WATER_MARK,
-  // set when it was dialled), so pipe() pauses a direction after 256 KiB queued, not
-  // 64 KiB (issue 9). The client's keeps Node's 64 KiB: a TLS server creates the sockets
-  // it accepts without the server's highWaterMark option (Node 24 passes it only to the
-  // raw TCP socket), and a socket's highWaterMark cannot be changed once created.
-  socket.pipe(agentSocket);
-  agentSocket.pipe(socket);
 
   let endedBy: SessionEnd['endedBy'] | undefined;
   let error: string | undefined;

@@ -15,7 +15,7 @@
 // cluster); run by hand:
 //
 //   node test/bench/dataplane.bench.ts [--mib 1024] [--rounds 3] [--hops 1|2] [--rr 2000]
-//        [--root [LABEL=]DIR ...] [--relay-hwm BYTES] [--count-chunks]
+//        [--root [LABEL=]DIR ...] [--relay-hwm BYTES] [--count-chunks] [--relay-flags LABEL=FLAGS ...]
 //        [--flows pod-to-machine,machine-to-pod] [--profile DIR]
 //
 // --root (repeatable) loads protocol/, client/ and node-agent/ from another
@@ -50,6 +50,8 @@ const { values } = parseArgs({
     rr: { type: 'string', default: '2000' },
     root: { type: 'string', multiple: true },
     'relay-hwm': { type: 'string', default: '0' },
+    // LABEL=FLAGS: extra flags for the rpf-server relay of the root labelled LABEL (e.g. nocopy=--no-copy).
+    'relay-flags': { type: 'string', multiple: true },
     'count-chunks': { type: 'boolean', default: false },
     flows: { type: 'string', default: FLOWS.join(',') },
     profile: { type: 'string' },
@@ -129,6 +131,12 @@ const service = startProcess(process.execPath, [loadProgram, 'serve', '0', '127.
 all.push(service);
 const servicePort = Number((await jsonLine(service, 'listening')).port);
 
+/** The --relay-flags given for a root's label, split on spaces. */
+function relayFlags(label: string): string[] {
+  const spec = (values['relay-flags'] ?? []).find((f) => f.startsWith(`${label}=`));
+  return spec === undefined ? [] : spec.slice(label.length + 1).split(' ').filter((f) => f !== '');
+}
+
 async function startChain(label: string, dir: string): Promise<Chain> {
   const agent = start([lib('dataplane-agent.ts'), '--root', dir, '--cert', certFile, '--key', keyFile], `${label}-agent`);
   let upstream = Number((await jsonLine(agent, 'listening')).port);
@@ -136,7 +144,8 @@ async function startChain(label: string, dir: string): Promise<Chain> {
   const children: Child[] = [{ name: 'rpf-agent', process: agent }];
   const relayNames = hops === 2 ? ['rpf-server (relay)', 'kube-apiserver (relay)'] : ['rpf-server (relay)'];
   for (const name of relayNames) {
-    const relay = start([lib('dataplane-relay.ts'), ...relayArgs, '--upstream-port', String(upstream)], `${label}-${name.split(' ')[0]}`);
+    const extra = name.startsWith('rpf-server') ? relayFlags(label) : [];
+    const relay = start([lib('dataplane-relay.ts'), ...relayArgs, ...extra, '--upstream-port', String(upstream)], `${label}-${name.split(' ')[0]}`);
     upstream = Number((await jsonLine(relay, 'listening')).port);
     children.push({ name, process: relay });
   }

@@ -7,7 +7,7 @@
 // the path spent (with the share of their V8 worker threads). Not part of
 // `npm run bench`; run it by hand:
 //
-//   node test/bench/profile.ts [--mib 512] [--flow pod-to-machine|machine-to-pod] [--no-deploy]
+//   node test/bench/profile.ts [--mib 512] [--flow pod-to-machine|machine-to-pod] [--no-deploy] [--no-inspect]
 //
 // Profiles land in .bench/profiles/ (open them in Chrome DevTools).
 import { mkdir, readdir } from 'node:fs/promises';
@@ -47,6 +47,8 @@ const { values } = parseArgs({
     mib: { type: 'string', default: '512' },
     flow: { type: 'string', default: 'pod-to-machine' },
     'no-deploy': { type: 'boolean', default: false },
+    // Leave rpf-server and rpf-agent unprofiled (e.g. while perf samples them).
+    'no-inspect': { type: 'boolean', default: false },
   },
 });
 const bytes = Number(values.mib) * 1024 ** 2;
@@ -79,7 +81,7 @@ try {
   };
   log(`warm-up: ${await run()}`);
   const components = await cluster.componentPids();
-  const inPod = [
+  const inPod = values['no-inspect'] ? [] : [
     ...(components['rpf-server'] ?? []).map((pid) => ({ name: `rpf-server-${pid}`, pid })),
     ...(components['rpf-agent'] ?? []).map((pid) => ({ name: `rpf-agent-${pid}`, pid })),
   ];
@@ -89,7 +91,8 @@ try {
   const gcBefore = { markCompacts, scavenges };
   log(`measured: ${await run()}`);
   const after = await snapshotCpu(groups);
-  for (const [i, profile] of podProfiles.entries()) process.stdout.write(`${inPod[i]!.name} garbage collections during the measured run (profiled): ${JSON.stringify(await profile.stop())}\n`);
+  const podGcs = await Promise.all(podProfiles.map((p) => p.stop()));
+  for (const [i, gc] of podGcs.entries()) process.stdout.write(`${inPod[i]!.name} garbage collections during the measured run (profiled): ${JSON.stringify(gc)}\n`);
   process.stdout.write(`client garbage collections during the measured run: ${markCompacts - gcBefore.markCompacts} mark-compact, ${scavenges - gcBefore.scavenges} scavenge\n`);
   process.stdout.write(`CPU ms per GiB (${values.flow}, the client under --cpu-prof):\n`);
   for (const [name, ms] of Object.entries(cpuDelta(before, after, 1024 ** 3 / bytes))) process.stdout.write(`  ${name.padEnd(24)} ${ms}\n`);

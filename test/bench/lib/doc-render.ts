@@ -68,6 +68,37 @@ function cpuTable(results: Results, flow: string): string {
   return [header, rule, ...rows, total].join('\n');
 }
 
+/** The load program's ends: the user's own processes on a real cluster, not hops of the path. */
+const isEndpoint = (process: string): boolean => process.startsWith('caller') || process.startsWith('service');
+
+/**
+ * The pipeline view (issue 9): on a real cluster each hop runs on its own
+ * machine, so a path's single-connection throughput is set by its costliest
+ * hop, not by the sum this 2-core machine pays. Per path and flow: the
+ * costliest hop, its CPU-s/GiB, and the MB/s one core running it could carry.
+ */
+function pipelineTable(results: Results): string {
+  const rows: string[] = [];
+  for (const flow of ['pod-to-machine', 'machine-to-pod']) {
+    for (const id of PATH_IDS) {
+      const profile = cpuProfile(results, id, flow);
+      if (profile === undefined) continue;
+      const hops = Object.entries(profile).filter(([name]) => !name.endsWith(GC_SUFFIX) && !isEndpoint(name));
+      if (hops.length === 0) continue;
+      const [name, ms] = hops.reduce((a, b) => (b[1] > a[1] ? b : a));
+      const others = hops
+        .filter(([n]) => n !== name)
+        .sort((a, b) => b[1] - a[1])
+        .map(([n, v]) => `${n} ${(v / 1000).toFixed(2)}`)
+        .join(', ');
+      const mbps = ms > 0 ? 1024 ** 3 / 1e6 / (ms / 1000) : undefined;
+      rows.push(`| ${flow} | ${PATH_LABELS[id]} | ${name} | ${(ms / 1000).toFixed(2)} | ${mbps === undefined ? '?' : f(mbps)} | ${others} |`);
+    }
+  }
+  if (rows.length === 0) return '_not measured_';
+  return ['| flow | path | costliest hop | its CPU-s/GiB | MB/s on one core of its own | the other hops (CPU-s/GiB) |', '|---|---|---|---:|---:|---|', ...rows].join('\n');
+}
+
 function nodeGcShare(profile: Record<string, number> | undefined, names: string[]): { cpu: number; gc: number } {
   let cpu = 0;
   let gc = 0;
@@ -391,6 +422,12 @@ export function renderDoc(results: Results): string {
     'The same, from this machine to the pod:',
     '',
     cpuTable(results, 'machine-to-pod'),
+    '',
+    '### Pipeline view',
+    '',
+    'On a real cluster the hops run on different machines (the client on a laptop, kube-apiserver on the control plane, rpf-server and rpf-agent on nodes), so one connection goes as fast as its costliest hop can go on a core of its own, not as fast as the sum above allows on two shared cores. Per path, the hop that costs most per GiB and the throughput one core running only that hop could carry (1 GiB over its CPU-seconds per GiB); the load program\'s ends are left out. It ignores the network and the window, so it is a ceiling, not a prediction.',
+    '',
+    pipelineTable(results),
     '',
     '## Analysis',
     '',

@@ -80,6 +80,6 @@ const { profile } = await send('Profiler.stop');
 writeFileSync(out, JSON.stringify(profile));
 const gc = await evaluate(`(() => { const s = globalThis.__benchGc; s.observer.disconnect(); delete globalThis.__benchGc; return { ...s.gc, pauseMs: Math.round(s.gc.pauseMs) }; })()`);
 process.stdout.write(`${JSON.stringify(gc)}\n`);
-// The process goes on serving without an open inspector port.
-await evaluate(`setTimeout(() => process.getBuiltinModule('node:inspector').close(), 100), true`).catch(() => {});
-socket.close();
+// The process goes on serving without an open inspector port (closed once this session is gone).
+await evaluate(`setTimeout(() => process.getBuiltinModule('node:inspector').close(), 500), true`).catch(() => {});
+process.exit(0);

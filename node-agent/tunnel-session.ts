@@ -8,11 +8,23 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, truncateUtf8, type Channel, type GoawayReason } from '../protocol/index.ts';
+import {
+  CHANNEL_REASON,
+  GOAWAY_REASON,
+  READ_BUFFER_SIZE,
+  Session,
+  isRpfProtocolError,
+  joinSocket,
+  readIntoChannel,
+  truncateUtf8,
+  type Channel,
+  type GoawayReason,
+} from '../protocol/index.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
+import { adoptConnection } from './pod-socket.ts';
 
 /** Who asked for the session and for which pod. */
 export interface SessionTarget {
@@ -129,6 +141,8 @@ export class TunnelSession {
   #endedBy: SessionEndReason | undefined;
   #endError: string | undefined;
   #idleTimer: unknown;
+  /** What every pod connection of the session reads into (issue 9); made at the first one. */
+  #readBuffer: Buffer | undefined;
   readonly #onEnd: (session: TunnelSession) => void;
 
   constructor(options: {
@@ -265,10 +279,10 @@ export class TunnelSession {
     this.#onEnd(this);
   }
 
-  #accept(listener: OpenedListener, socket: net.Socket): void {
+  #accept(listener: OpenedListener, accepted: net.Socket): void {
     if (this.#ended) {
       this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
-      socket.resetAndDestroy();
+      accepted.resetAndDestroy();
       return;
     }
     let channel: Channel;
@@ -276,7 +290,7 @@ export class TunnelSession {
       channel = this.#session.open({
         listenerPort: listener.port,
         address: listener.address,
-        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        peer: `${accepted.remoteAddress}:${accepted.remotePort}`,
       });
     } catch (error) {
       if (isRpfProtocolError(error) && error.code === 'RPF_ERR_PROTOCOL_CONNECTION_LIMIT') {
@@ -285,9 +299,13 @@ export class TunnelSession {
       } else {
         this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
       }
-      socket.resetAndDestroy();
+      accepted.resetAndDestroy();
       return;
     }
+    // Reads go straight into the channel through one buffer shared by the
+    // session's connections (readIntoChannel); joinSocket still carries FIN and errors.
+    this.#readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    const socket = adoptConnection(accepted, readIntoChannel(channel, this.#readBuffer, () => socket.resume()));
     this.#connectionsTotal++;
     this.#sockets.add(socket);
     this.#clock.clearTimeout(this.#idleTimer);

@@ -19,6 +19,8 @@ export type ChannelState = 'opening' | 'pending' | 'open' | 'closed';
 export interface ChannelHost {
   /** Queues a frame for the next message. */
   sendFrame(frame: ChannelFrame): void;
+  /** Queues a DATA frame of a copy of `bytes`, taken before it returns (the caller reuses their memory). */
+  sendDataCopy(channel: number, bytes: Uint8Array): void;
   /** Runs `callback` once every frame queued so far was handed to the transport. */
   afterFlush(callback: () => void): void;
   /** Whether the transport takes more DATA now (control frames always go). */

@@ -58,6 +58,8 @@ export class Channel extends Duplex {
   #remoteEof = false;
   #pending: PendingWrite | null = null;
   #heldFinal: ((error?: Error | null) => void) | null = null;
+  /** A reader stopped by {@link writeBorrowed} until the transport takes DATA again. */
+  #ready: (() => void) | null = null;
   readonly #control: ChannelControl;
 
   /** Created by the session only; `register` receives the session's handle on the channel. */
@@ -157,6 +159,39 @@ export class Channel extends Duplex {
     this.destroy();
   }
 
+  /**
+   * Writes `bytes` at once, copying them before it returns, for a caller that
+   * reuses its memory right after: a socket read into one buffer (`onread`,
+   * see readIntoChannel; issue 9). Returns true when the caller may read on,
+   * false when it must stop reading until `ready` runs: either what the
+   * peer's window did not take (or all of it, before the channel is open or
+   * behind an earlier write) was copied into a write of its own, which calls
+   * `ready` once framed, or the transport holds its high-water mark, and
+   * `ready` runs when it takes DATA again. Keeps order with write().
+   */
+  writeBorrowed(bytes: Uint8Array, ready: () => void): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    let offset = 0;
+    if (this.#state === 'open' && this.#pending === null && this.writableLength === 0 && this.#host.canSendData()) {
+      while (offset < bytes.length && this.#remoteWindow > 0) {
+        const n = Math.min(bytes.length - offset, this.#remoteWindow, MAX_DATA_PAYLOAD);
+        this.#host.sendDataCopy(this.id, n === bytes.length ? bytes : bytes.subarray(offset, offset + n));
+        this.#remoteWindow -= n;
+        this.#bytesOut += n;
+        offset += n;
+      }
+      if (offset === bytes.length) {
+        if (this.#host.canSendData()) return true;
+        // Over the high-water mark by at most this one read: stop the reader until the transport drains.
+        this.#ready = ready;
+        this.#host.waitForTransport(this.#control);
+        return false;
+      }
+    }
+    this.write(Buffer.from(bytes.subarray(offset)), () => ready());
+    return false;
+  }
+
   override _read(): void {
     this.#maybeGrant();
   }
@@ -201,6 +236,7 @@ export class Channel extends Duplex {
     const pending = this.#pending;
     this.#pending = null;
     this.#heldFinal = null;
+    this.#ready = null;
     pending?.callback(error ?? Object.assign(new Error('Cannot call write after a stream was destroyed'), { code: 'ERR_STREAM_DESTROYED' }));
     callback(error);
   }
@@ -233,7 +269,11 @@ export class Channel extends Duplex {
 
   #pump(): void {
     const p = this.#pending;
-    if (p === null || this.#state !== 'open') return;
+    if (this.#state !== 'open') return;
+    if (p === null) {
+      this.#wakeReader();
+      return;
+    }
     while (p.index < p.chunks.length) {
       const chunk = p.chunks[p.index] as Buffer;
       const remaining = chunk.length - p.offset;
@@ -256,6 +296,18 @@ export class Channel extends Duplex {
     this.#pending = null;
     // The frames reference the caller's buffers until the flush copies them.
     this.#host.afterFlush(() => p.callback());
+  }
+
+  // Lets a reader stopped at the transport's high-water mark read on, once it is below it.
+  #wakeReader(): void {
+    const ready = this.#ready;
+    if (ready === null) return;
+    if (!this.#host.canSendData()) {
+      this.#host.waitForTransport(this.#control);
+      return;
+    }
+    this.#ready = null;
+    ready();
   }
 
   #maybeGrant(): void {

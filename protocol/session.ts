@@ -111,6 +111,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.#host = {
       sendFrame: (frame) => this.#sendChannelFrame(frame),
+      sendDataCopy: (channel, bytes) => this.#sendDataCopy(channel, bytes),
       afterFlush: (callback) => this.#batcher.afterFlush(callback),
       canSendData: () => this.#gate.open,
       waitForTransport: (control) => this.#gate.wait(control),
@@ -344,6 +345,12 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#closed) return;
     this.#batcher.push(frame);
     if (frame.type === 'DATA') this.#stats.bytesOut += frame.data.length;
+  }
+
+  #sendDataCopy(channel: number, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#batcher.pushCopy(channel, bytes);
+    this.#stats.bytesOut += bytes.length;
   }
 
   #sendPing(): void {

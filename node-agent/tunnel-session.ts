@@ -11,7 +11,6 @@ import type WebSocket from 'ws';
 import {
   CHANNEL_REASON,
   GOAWAY_REASON,
-  READ_BUFFER_SIZE,
   Session,
   isRpfProtocolError,
   joinSocket,
@@ -24,7 +23,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
-import { adoptConnection } from './pod-socket.ts';
+import { PodReadBuffer, adoptConnection } from './pod-socket.ts';
 
 /** Who asked for the session and for which pod. */
 export interface SessionTarget {
@@ -141,8 +140,7 @@ export class TunnelSession {
   #endedBy: SessionEndReason | undefined;
   #endError: string | undefined;
   #idleTimer: unknown;
-  /** What every pod connection of the session reads into (issue 9); made at the first one. */
-  #readBuffer: Buffer | undefined;
+  readonly #readBuffer: PodReadBuffer;
   readonly #onEnd: (session: TunnelSession) => void;
 
   constructor(options: {
@@ -158,6 +156,8 @@ export class TunnelSession {
     clock?: Clock;
     /** The session's id (default: a new one); the agent names it in the 101 before the session exists. */
     id?: string;
+    /** What pod connections read into; the agent shares one among its sessions (default: the session's own). */
+    readBuffer?: PodReadBuffer;
   }) {
     this.id = options.id ?? newSessionId(options.target.pod);
     this.target = options.target;
@@ -169,6 +169,7 @@ export class TunnelSession {
     this.#metrics = options.metrics;
     this.#log = options.log.child({ session: this.id, ...(options.auditId ? { auditId: options.auditId } : {}) });
     this.#onEnd = options.onEnd;
+    this.#readBuffer = options.readBuffer ?? new PodReadBuffer();
     const maxBacklog = options.limits.maxPeerBacklogBytes ?? DEFAULT_MAX_PEER_BACKLOG_BYTES;
     const backlogExceeded = guardPeerBacklog(this.#ws, maxBacklog, (buffered) => {
       this.#metrics.sessionsEnded.inc({ reason: 'peer_backlog' });
@@ -304,8 +305,7 @@ export class TunnelSession {
     }
     // Reads go straight into the channel through one buffer shared by the
     // session's connections (readIntoChannel); joinSocket still carries FIN and errors.
-    this.#readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-    const socket = adoptConnection(accepted, readIntoChannel(channel, this.#readBuffer, () => socket.resume()));
+    const socket = adoptConnection(accepted, readIntoChannel(channel, this.#readBuffer.memory, () => socket.resume()));
     this.#connectionsTotal++;
     this.#sockets.add(socket);
     this.#clock.clearTimeout(this.#idleTimer);

@@ -6,7 +6,8 @@ import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { adoptConnection } from '../../node-agent/pod-socket.ts';
+import { PodReadBuffer, adoptConnection } from '../../node-agent/pod-socket.ts';
+import { READ_BUFFER_SIZE } from '../../protocol/index.ts';
 
 async function listener(onConnection: (socket: net.Socket) => void): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: true }, onConnection);
@@ -95,4 +96,11 @@ test('a connection that was read already stays as it is', async (t) => {
   await once(socket, 'data');
   t.is(adoptConnection(socket, { buffer: Buffer.alloc(16), callback: () => true }), socket);
   socket.destroy();
+});
+
+test('a PodReadBuffer makes its memory at the first use, once, for every connection that shares it', (t) => {
+  const shared = new PodReadBuffer();
+  const memory = shared.memory;
+  t.is(memory.length, READ_BUFFER_SIZE);
+  t.is(shared.memory, memory);
 });

@@ -173,7 +173,9 @@ export class Channel extends Duplex {
     if (this.destroyed || this.writableEnded) return false;
     let offset = 0;
     if (this.#state === 'open' && this.#pending === null && this.writableLength === 0 && this.#host.canSendData()) {
-      while (offset < bytes.length && this.#remoteWindow > 0) {
+      // The transport's mark is checked before every frame but the first, as #pump does:
+      // over it by at most one DATA frame, whatever the size of the caller's reads.
+      while (offset < bytes.length && this.#remoteWindow > 0 && (offset === 0 || this.#host.canSendData())) {
         const n = Math.min(bytes.length - offset, this.#remoteWindow, MAX_DATA_PAYLOAD);
         this.#host.sendDataCopy(this.id, n === bytes.length ? bytes : bytes.subarray(offset, offset + n));
         this.#remoteWindow -= n;
@@ -182,7 +184,7 @@ export class Channel extends Duplex {
       }
       if (offset === bytes.length) {
         if (this.#host.canSendData()) return true;
-        // Over the high-water mark by at most this one read: stop the reader until the transport drains.
+        // At the high-water mark: stop the reader until the transport drains.
         this.#ready = ready;
         this.#host.waitForTransport(this.#control);
         return false;

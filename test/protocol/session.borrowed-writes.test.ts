@@ -118,3 +118,32 @@ test('a destroyed channel takes no borrowed bytes and never calls ready', async 
   await ticks(3);
   t.is(writer.readies, 0);
 });
+
+test('a read larger than a DATA frame goes over the transport high-water mark by one frame at most; the rest waits as a copy', async (t) => {
+  const sent: Frame[] = [];
+  const done: Array<() => void> = [];
+  const agent = new Session({
+    role: 'agent',
+    keepaliveIntervalMs: 0,
+    sendHighWaterMark: 64 * 1024,
+    send: (message, callback) => {
+      sent.push(...decodeMessage(Buffer.from(message)));
+      done.push(() => callback());
+    },
+  });
+  const channel = agent.open(REQUEST);
+  channel.on('error', () => {}); // the session's end at the test's end
+  agent.receive(encodeFrame({ type: 'OPEN_OK', channel: channel.id, window: 16 * 1024 * 1024 }));
+  const read = pattern(1024 * 1024, 7);
+  let readies = 0;
+  t.false(channel.writeBorrowed(read, () => readies++));
+  t.is(channel.writableLength, 1024 * 1024 - 256 * 1024, 'one DATA frame went; the rest is a copy of our own');
+  read.fill(0);
+  while (readies === 0) {
+    for (const cb of done.splice(0)) cb();
+    await ticks(2);
+  }
+  const data = Buffer.concat(sent.flatMap((f) => (f.type === 'DATA' ? [Buffer.from(f.data)] : [])));
+  t.true(data.equals(pattern(1024 * 1024, 7)));
+  agent.destroy();
+});

@@ -15,6 +15,7 @@ import {
   isRpfProtocolError,
   joinSocket,
   readIntoChannel,
+  releaseConsumedReads,
   truncateUtf8,
   type Channel,
   type GoawayReason,
@@ -182,6 +183,8 @@ export class TunnelSession {
       maxChannels: options.limits.maxConnections,
       keepaliveIntervalMs: options.limits.keepaliveIntervalMs,
       keepaliveTimeoutMs: options.limits.keepaliveTimeoutMs,
+      // ws keeps no reference to a message after its 'message' event.
+      releaseReceived: true,
       send: (message, done) => {
         this.#ws.send(message, { binary: true }, done);
         backlogExceeded();
@@ -189,6 +192,8 @@ export class TunnelSession {
     });
     this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
     this.#session.on('close', (error) => (error ? this.end(SESSION_END.CLIENT_ERROR, `${error.code}: ${error.message}`) : this.end(SESSION_END.CLIENT)));
+    // The session frees each message once handled (releaseReceived), this the reads ws copied into it (issue 9).
+    releaseConsumedReads(this.#ws);
     this.#ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!backlogExceeded()) this.#session.receive(data, isBinary);
     });

@@ -35,7 +35,10 @@ export interface ChannelHost {
 export interface ChannelControl {
   openOk(window: number): void;
   openFail(reason: number, message: string): void;
-  data(bytes: Uint8Array): void;
+  /** Takes DATA; true when it kept a view of `bytes` (pushed without a copy). */
+  data(bytes: Uint8Array): boolean;
+  /** Whether nothing holds a view pushed so far: none buffered, and the consumer declared it holds none. */
+  viewsReleased(): boolean;
   windowAdjust(increment: number): void;
   eof(): void;
   reset(reason: number, message: string): void;

@@ -58,6 +58,8 @@ export class Channel extends Duplex {
   #remoteEof = false;
   #pending: PendingWrite | null = null;
   #heldFinal: ((error?: Error | null) => void) | null = null;
+  /** Tells whether the consumer holds none of the chunks it was given (see releasesChunksWhen). */
+  #consumerIdle: (() => boolean) | undefined;
   /** A reader stopped by {@link writeBorrowed} until the transport takes DATA again. */
   #ready: (() => void) | null = null;
   readonly #control: ChannelControl;
@@ -86,6 +88,7 @@ export class Channel extends Duplex {
       openOk: (window) => this.#onOpenOk(window),
       openFail: (reason, message) => this.#onOpenFail(reason, message),
       data: (bytes) => this.#onData(bytes),
+      viewsReleased: () => this.readableLength === 0 && this.#consumerIdle?.() === true,
       windowAdjust: (increment) => this.#onWindowAdjust(increment),
       eof: () => this.#onEof(),
       reset: (reason, message) => this.#onReset(reason, message),
@@ -192,6 +195,17 @@ export class Channel extends Duplex {
     }
     this.write(Buffer.from(bytes.subarray(offset)), () => ready());
     return false;
+  }
+
+  /**
+   * Declares when the channel's consumer holds none of the chunks it was
+   * given: joinSocket's socket, once it has written everything (a write that
+   * completed at once keeps no reference). Lets a session with
+   * `releaseReceived` free a received message as soon as it was handled
+   * (issue 9). Without it, views are left to the garbage collector.
+   */
+  releasesChunksWhen(idle: () => boolean): void {
+    this.#consumerIdle = idle;
   }
 
   override _read(): void {
@@ -338,7 +352,7 @@ export class Channel extends Duplex {
     );
   }
 
-  #onData(bytes: Uint8Array): void {
+  #onData(bytes: Uint8Array): boolean {
     if (this.#state !== 'open') unexpected(this.id, `DATA on a ${this.#state} channel`);
     if (this.#remoteEof) unexpected(this.id, 'DATA after EOF');
     if (bytes.length > this.#localWindow) {
@@ -350,7 +364,7 @@ export class Channel extends Duplex {
     this.#localWindow -= bytes.length;
     this.#received += bytes.length;
     this.#bytesIn += bytes.length;
-    if (bytes.length === 0) return;
+    if (bytes.length === 0) return false;
     // Zero-copy when the slice is most of its backing memory, or when the
     // consumer keeps up (flowing, nothing buffered: the view leaves at once,
     // into the socket's write queue, which pipe() keeps short). A small view
@@ -359,12 +373,10 @@ export class Channel extends Duplex {
     // copy was a second GiB allocated per GiB received, 256 KiB DATA frames
     // being a quarter of a 1 MiB message.)
     const keepsUp = this.readableFlowing === true && this.readableLength === 0;
-    const chunk =
-      keepsUp || bytes.byteLength * 2 >= bytes.buffer.byteLength
-        ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        : Buffer.from(bytes);
-    this.push(chunk);
+    const view = keepsUp || bytes.byteLength * 2 >= bytes.buffer.byteLength;
+    this.push(view ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.from(bytes));
     this.#maybeGrant();
+    return view;
   }
 
   #onWindowAdjust(increment: number): void {

@@ -15,6 +15,8 @@
 // memory it still holds. If ws does not have that shape, nothing is changed.
 // test/protocol/release-ws-reads.integration.test.ts runs real ws both ways.
 
+import { detachReceived } from './message-bytes.ts';
+
 /** What ws's Receiver looks like from here. */
 interface ReceiverShape {
   _buffers: Buffer[];
@@ -58,8 +60,7 @@ export function releaseConsumedReads(ws: object): ReleasedReads | undefined {
       const memory = read.buffer;
       if (!(memory instanceof ArrayBuffer) || read.byteOffset !== 0 || read.byteLength !== memory.byteLength) continue;
       if (handedOut.has(memory) || this._buffers.some((b) => b.buffer === memory)) continue;
-      (memory as ArrayBuffer & { transfer(length?: number): ArrayBuffer }).transfer(0);
-      counters.freed++;
+      if (detachReceived(memory)) counters.freed++;
     }
     return out;
   };

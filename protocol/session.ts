@@ -11,7 +11,7 @@ import { CHANNEL_REASON, GOAWAY_REASON } from './constants.ts';
 import type { GoawayReason } from './constants.ts';
 import { RpfProtocolError, isRpfProtocolError } from './errors.ts';
 import { Keepalive } from './keepalive.ts';
-import { asBytes } from './message-bytes.ts';
+import { asBytes, detachReceived } from './message-bytes.ts';
 import { completeSessionOptions } from './session-options.ts';
 import type { CompleteSessionOptions, SessionOptions, SessionRole } from './session-options.ts';
 import { TransportGate } from './transport-gate.ts';
@@ -413,7 +413,7 @@ function release(message: Uint8Array, viewers: readonly ChannelControl[] | undef
   const memory = message.buffer;
   if (!(memory instanceof ArrayBuffer) || message.byteOffset !== 0 || message.byteLength !== memory.byteLength) return;
   if (viewers !== undefined) for (const viewer of viewers) if (!viewer.viewsReleased()) return;
-  (memory as ArrayBuffer & { transfer(length?: number): ArrayBuffer }).transfer(0);
+  detachReceived(memory);
 }
 
 function unexpected(what: string): RpfProtocolError {

@@ -7,6 +7,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Session, decodeMessage, encodeFrame, encodeFrames, joinSocket } from '../../protocol/index.ts';
 import type { Channel, Frame } from '../../protocol/index.ts';
+import { markAsUntransferable } from 'node:worker_threads';
+import { detachReceived } from '../../protocol/message-bytes.ts';
 import { REQUEST, collect, pattern, ticks } from './session-pair.ts';
 
 /** A message in memory of its own, as ws hands over a reassembled one. */
@@ -104,4 +106,14 @@ test('without releaseReceived no message is freed', async (t) => {
   session.receive(message);
   t.false(freed(message));
   session.close();
+});
+
+test('memory that cannot be detached (Node marks some untransferable) is left to the collector, without an error', (t) => {
+  const memory = new ArrayBuffer(16);
+  markAsUntransferable(memory);
+  t.false(detachReceived(memory));
+  t.is(memory.byteLength, 16);
+  const plain = new ArrayBuffer(16);
+  t.true(detachReceived(plain));
+  t.is(plain.byteLength, 0);
 });

@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type WebSocket from 'ws';
-import { MAX_MESSAGE_SIZE, SUPPORTED_SUBPROTOCOLS, Session, checkAcceptedSubprotocol } from '../protocol/index.ts';
+import { MAX_MESSAGE_SIZE, SUPPORTED_SUBPROTOCOLS, Session, checkAcceptedSubprotocol, releaseConsumedReads } from '../protocol/index.ts';
 import type { SessionOptions } from '../protocol/index.ts';
 import { RpfClientError } from './errors.ts';
 import { http, https } from './node-http.ts';
@@ -219,8 +219,12 @@ async function open<E extends SessionEndpoint>(request: TunnelRequest<E>): Promi
         ...request.session,
         role: 'client',
         send: (message, done) => ws.send(message, { binary: true }, done),
+        // ws keeps no reference to a message after its 'message' event.
+        releaseReceived: true,
       });
       const { session } = endpoint;
+      // The session frees each message once handled (releaseReceived), this the reads ws copied into it (issue 9).
+      releaseConsumedReads(ws);
       ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
       ws.on('close', (code, reason) => {
         const text = reason.toString('utf8');

@@ -37,6 +37,7 @@ import type { NetnsResolver, PodNetns } from './netns-resolver.ts';
 import { guardConnections, serverTimeouts, type ConnectionLimits } from './connection-guards.ts';
 import { WS_SERVER_PING_OPTIONS } from './peer-backlog.ts';
 import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
+import { PodReadBuffer } from './pod-socket.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
 import { TunnelSession, newSessionId, type SessionLimits } from './tunnel-session.ts';
@@ -103,6 +104,8 @@ export class AgentServer {
   readonly #seats: SessionSeats;
   /** The id each upgrade's session will have, for the 101's X-Rpf-Session header. */
   readonly #pendingIds = new WeakMap<IncomingMessage, string>();
+  /** What every pod connection of every session reads into (issue 9: one per agent, see readIntoChannel). */
+  readonly #readBuffer = new PodReadBuffer();
   readonly #wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -273,6 +276,7 @@ export class AgentServer {
         metrics: this.#deps.metrics,
         log: this.#deps.log,
         auditId: request.auditId,
+        readBuffer: this.#readBuffer,
         onEnd: (ended) => {
           watcher?.stop();
           this.sessions.delete(ended.id);

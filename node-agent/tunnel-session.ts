@@ -8,11 +8,23 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import { CHANNEL_REASON, GOAWAY_REASON, Session, isRpfProtocolError, joinSocket, truncateUtf8, type Channel, type GoawayReason } from '../protocol/index.ts';
+import {
+  CHANNEL_REASON,
+  GOAWAY_REASON,
+  Session,
+  isRpfProtocolError,
+  joinSocket,
+  readIntoChannel,
+  releaseConsumedReads,
+  truncateUtf8,
+  type Channel,
+  type GoawayReason,
+} from '../protocol/index.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
+import { PodReadBuffer, adoptConnection } from './pod-socket.ts';
 
 /** Who asked for the session and for which pod. */
 export interface SessionTarget {
@@ -129,6 +141,7 @@ export class TunnelSession {
   #endedBy: SessionEndReason | undefined;
   #endError: string | undefined;
   #idleTimer: unknown;
+  readonly #readBuffer: PodReadBuffer;
   readonly #onEnd: (session: TunnelSession) => void;
 
   constructor(options: {
@@ -144,6 +157,8 @@ export class TunnelSession {
     clock?: Clock;
     /** The session's id (default: a new one); the agent names it in the 101 before the session exists. */
     id?: string;
+    /** What pod connections read into; the agent shares one among its sessions (default: the session's own). */
+    readBuffer?: PodReadBuffer;
   }) {
     this.id = options.id ?? newSessionId(options.target.pod);
     this.target = options.target;
@@ -155,6 +170,7 @@ export class TunnelSession {
     this.#metrics = options.metrics;
     this.#log = options.log.child({ session: this.id, ...(options.auditId ? { auditId: options.auditId } : {}) });
     this.#onEnd = options.onEnd;
+    this.#readBuffer = options.readBuffer ?? new PodReadBuffer();
     const maxBacklog = options.limits.maxPeerBacklogBytes ?? DEFAULT_MAX_PEER_BACKLOG_BYTES;
     const backlogExceeded = guardPeerBacklog(this.#ws, maxBacklog, (buffered) => {
       this.#metrics.sessionsEnded.inc({ reason: 'peer_backlog' });
@@ -167,6 +183,8 @@ export class TunnelSession {
       maxChannels: options.limits.maxConnections,
       keepaliveIntervalMs: options.limits.keepaliveIntervalMs,
       keepaliveTimeoutMs: options.limits.keepaliveTimeoutMs,
+      // ws keeps no reference to a message after its 'message' event.
+      releaseReceived: true,
       send: (message, done) => {
         this.#ws.send(message, { binary: true }, done);
         backlogExceeded();
@@ -174,6 +192,8 @@ export class TunnelSession {
     });
     this.#session.on('error', (error) => this.#log.warn({ code: error.code, err: error.message }, 'tunnel protocol error'));
     this.#session.on('close', (error) => (error ? this.end(SESSION_END.CLIENT_ERROR, `${error.code}: ${error.message}`) : this.end(SESSION_END.CLIENT)));
+    // The session frees each message once handled (releaseReceived), this the reads ws copied into it (issue 9).
+    releaseConsumedReads(this.#ws);
     this.#ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!backlogExceeded()) this.#session.receive(data, isBinary);
     });
@@ -265,10 +285,10 @@ export class TunnelSession {
     this.#onEnd(this);
   }
 
-  #accept(listener: OpenedListener, socket: net.Socket): void {
+  #accept(listener: OpenedListener, accepted: net.Socket): void {
     if (this.#ended) {
       this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
-      socket.resetAndDestroy();
+      accepted.resetAndDestroy();
       return;
     }
     let channel: Channel;
@@ -276,7 +296,7 @@ export class TunnelSession {
       channel = this.#session.open({
         listenerPort: listener.port,
         address: listener.address,
-        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        peer: `${accepted.remoteAddress}:${accepted.remotePort}`,
       });
     } catch (error) {
       if (isRpfProtocolError(error) && error.code === 'RPF_ERR_PROTOCOL_CONNECTION_LIMIT') {
@@ -285,9 +305,12 @@ export class TunnelSession {
       } else {
         this.#metrics.connectionsRejected.inc({ reason: 'session_closing' });
       }
-      socket.resetAndDestroy();
+      accepted.resetAndDestroy();
       return;
     }
+    // Reads go straight into the channel through one buffer shared by the
+    // session's connections (readIntoChannel); joinSocket still carries FIN and errors.
+    const socket = adoptConnection(accepted, readIntoChannel(channel, this.#readBuffer.memory, () => socket.resume()));
     this.#connectionsTotal++;
     this.#sockets.add(socket);
     this.#clock.clearTimeout(this.#idleTimer);

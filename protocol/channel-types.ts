@@ -19,6 +19,8 @@ export type ChannelState = 'opening' | 'pending' | 'open' | 'closed';
 export interface ChannelHost {
   /** Queues a frame for the next message. */
   sendFrame(frame: ChannelFrame): void;
+  /** Queues a DATA frame of a copy of `bytes`, taken before it returns (the caller reuses their memory). */
+  sendDataCopy(channel: number, bytes: Uint8Array): void;
   /** Runs `callback` once every frame queued so far was handed to the transport. */
   afterFlush(callback: () => void): void;
   /** Whether the transport takes more DATA now (control frames always go). */
@@ -33,7 +35,10 @@ export interface ChannelHost {
 export interface ChannelControl {
   openOk(window: number): void;
   openFail(reason: number, message: string): void;
-  data(bytes: Uint8Array): void;
+  /** Takes DATA; true when it kept a view of `bytes` (pushed without a copy). */
+  data(bytes: Uint8Array): boolean;
+  /** Whether nothing holds a view pushed so far: none buffered, and the consumer declared it holds none. */
+  viewsReleased(): boolean;
   windowAdjust(increment: number): void;
   eof(): void;
   reset(reason: number, message: string): void;

@@ -58,6 +58,10 @@ export class Channel extends Duplex {
   #remoteEof = false;
   #pending: PendingWrite | null = null;
   #heldFinal: ((error?: Error | null) => void) | null = null;
+  /** Tells whether the consumer holds none of the chunks it was given (see releasesChunksWhen). */
+  #consumerIdle: (() => boolean) | undefined;
+  /** A reader stopped by {@link writeBorrowed} until the transport takes DATA again. */
+  #ready: (() => void) | null = null;
   readonly #control: ChannelControl;
 
   /** Created by the session only; `register` receives the session's handle on the channel. */
@@ -84,6 +88,7 @@ export class Channel extends Duplex {
       openOk: (window) => this.#onOpenOk(window),
       openFail: (reason, message) => this.#onOpenFail(reason, message),
       data: (bytes) => this.#onData(bytes),
+      viewsReleased: () => this.readableLength === 0 && this.#consumerIdle?.() === true,
       windowAdjust: (increment) => this.#onWindowAdjust(increment),
       eof: () => this.#onEof(),
       reset: (reason, message) => this.#onReset(reason, message),
@@ -157,6 +162,52 @@ export class Channel extends Duplex {
     this.destroy();
   }
 
+  /**
+   * Writes `bytes` at once, copying them before it returns, for a caller that
+   * reuses its memory right after: a socket read into one buffer (`onread`,
+   * see readIntoChannel; issue 9). Returns true when the caller may read on,
+   * false when it must stop reading until `ready` runs: either what the
+   * peer's window did not take (or all of it, before the channel is open or
+   * behind an earlier write) was copied into a write of its own, which calls
+   * `ready` once framed, or the transport holds its high-water mark, and
+   * `ready` runs when it takes DATA again. Keeps order with write().
+   */
+  writeBorrowed(bytes: Uint8Array, ready: () => void): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    let offset = 0;
+    if (this.#state === 'open' && this.#pending === null && this.writableLength === 0 && this.#host.canSendData()) {
+      // The transport's mark is checked before every frame but the first, as #pump does:
+      // over it by at most one DATA frame, whatever the size of the caller's reads.
+      while (offset < bytes.length && this.#remoteWindow > 0 && (offset === 0 || this.#host.canSendData())) {
+        const n = Math.min(bytes.length - offset, this.#remoteWindow, MAX_DATA_PAYLOAD);
+        this.#host.sendDataCopy(this.id, n === bytes.length ? bytes : bytes.subarray(offset, offset + n));
+        this.#remoteWindow -= n;
+        this.#bytesOut += n;
+        offset += n;
+      }
+      if (offset === bytes.length) {
+        if (this.#host.canSendData()) return true;
+        // At the high-water mark: stop the reader until the transport drains.
+        this.#ready = ready;
+        this.#host.waitForTransport(this.#control);
+        return false;
+      }
+    }
+    this.write(Buffer.from(bytes.subarray(offset)), () => ready());
+    return false;
+  }
+
+  /**
+   * Declares when the channel's consumer holds none of the chunks it was
+   * given: joinSocket's socket, once it has written everything (a write that
+   * completed at once keeps no reference). Lets a session with
+   * `releaseReceived` free a received message as soon as it was handled
+   * (issue 9). Without it, views are left to the garbage collector.
+   */
+  releasesChunksWhen(idle: () => boolean): void {
+    this.#consumerIdle = idle;
+  }
+
   override _read(): void {
     this.#maybeGrant();
   }
@@ -201,6 +252,7 @@ export class Channel extends Duplex {
     const pending = this.#pending;
     this.#pending = null;
     this.#heldFinal = null;
+    this.#ready = null;
     pending?.callback(error ?? Object.assign(new Error('Cannot call write after a stream was destroyed'), { code: 'ERR_STREAM_DESTROYED' }));
     callback(error);
   }
@@ -233,7 +285,11 @@ export class Channel extends Duplex {
 
   #pump(): void {
     const p = this.#pending;
-    if (p === null || this.#state !== 'open') return;
+    if (this.#state !== 'open') return;
+    if (p === null) {
+      this.#wakeReader();
+      return;
+    }
     while (p.index < p.chunks.length) {
       const chunk = p.chunks[p.index] as Buffer;
       const remaining = chunk.length - p.offset;
@@ -256,6 +312,18 @@ export class Channel extends Duplex {
     this.#pending = null;
     // The frames reference the caller's buffers until the flush copies them.
     this.#host.afterFlush(() => p.callback());
+  }
+
+  // Lets a reader stopped at the transport's high-water mark read on, once it is below it.
+  #wakeReader(): void {
+    const ready = this.#ready;
+    if (ready === null) return;
+    if (!this.#host.canSendData()) {
+      this.#host.waitForTransport(this.#control);
+      return;
+    }
+    this.#ready = null;
+    ready();
   }
 
   #maybeGrant(): void {
@@ -284,7 +352,7 @@ export class Channel extends Duplex {
     );
   }
 
-  #onData(bytes: Uint8Array): void {
+  #onData(bytes: Uint8Array): boolean {
     if (this.#state !== 'open') unexpected(this.id, `DATA on a ${this.#state} channel`);
     if (this.#remoteEof) unexpected(this.id, 'DATA after EOF');
     if (bytes.length > this.#localWindow) {
@@ -296,7 +364,7 @@ export class Channel extends Duplex {
     this.#localWindow -= bytes.length;
     this.#received += bytes.length;
     this.#bytesIn += bytes.length;
-    if (bytes.length === 0) return;
+    if (bytes.length === 0) return false;
     // Zero-copy when the slice is most of its backing memory, or when the
     // consumer keeps up (flowing, nothing buffered: the view leaves at once,
     // into the socket's write queue, which pipe() keeps short). A small view
@@ -305,12 +373,10 @@ export class Channel extends Duplex {
     // copy was a second GiB allocated per GiB received, 256 KiB DATA frames
     // being a quarter of a 1 MiB message.)
     const keepsUp = this.readableFlowing === true && this.readableLength === 0;
-    const chunk =
-      keepsUp || bytes.byteLength * 2 >= bytes.buffer.byteLength
-        ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        : Buffer.from(bytes);
-    this.push(chunk);
+    const view = keepsUp || bytes.byteLength * 2 >= bytes.buffer.byteLength;
+    this.push(view ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.from(bytes));
     this.#maybeGrant();
+    return view;
   }
 
   #onWindowAdjust(increment: number): void {

@@ -72,6 +72,11 @@ export { channelReasonFor } from './channel-reason.ts';
 export type { ChannelState } from './channel.ts';
 /** Joins a channel to its TCP socket, FIN as EOF and RST as RESET. */
 export { joinSocket } from './join-socket.ts';
+/** A ws WebSocket's socket reads freed once copied into a message (issue 9). */
+export { releaseConsumedReads } from './release-ws-reads.ts';
+export type { ReleasedReads } from './release-ws-reads.ts';
+/** A socket read into one reused buffer, straight into its channel (issue 9). */
+export { READ_BUFFER_SIZE, readIntoChannel } from './read-into-channel.ts';
 /** A socket joinSocket can reset. */
 export type { ResettableSocket } from './join-socket.ts';
 /** The real clock and the clock interface sessions take. */

@@ -32,5 +32,10 @@ export function joinSocket(channel: Channel, socket: ResettableSocket, callback?
       else socket.destroy();
     }
   });
+  // pipe() is the channel's one 'data' listener and hands each chunk to the
+  // socket; a socket with nothing left to write holds none of them (a write
+  // that completed at once keeps no reference), so the session may free the
+  // message they came in (releaseReceived).
+  channel.releasesChunksWhen(() => channel.listenerCount('data') === 1 && socket.writableLength === 0);
   pipeline(socket, channel, socket, (error) => callback?.(error ?? undefined));
 }

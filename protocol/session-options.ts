@@ -57,6 +57,14 @@ export interface SessionOptions {
    * two-parameter `send`: without `done` nothing counts as unwritten.
    */
   maxControlBacklog?: number;
+  /**
+   * The transport hands every received message over for good (ws does: it
+   * keeps no reference after its 'message' event). The session then detaches
+   * a message's memory once it was handled and nothing holds a view of it
+   * (every DATA copied, or written at once by joinSocket's socket), so that it
+   * is freed at once rather than by a garbage collection (issue 9). Default false.
+   */
+  releaseReceived?: boolean;
 }
 
 /** Session options with every default filled in and every value checked. */
@@ -94,6 +102,7 @@ export function completeSessionOptions(options: SessionOptions): CompleteSession
     sendHighWaterMark: integer('sendHighWaterMark', options.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK, 1),
     maxMessageSize: integer('maxMessageSize', options.maxMessageSize ?? MAX_MESSAGE_SIZE, 1),
     // Below one largest control frame, a single LISTENING could end the session.
+    releaseReceived: options.releaseReceived === true,
     maxControlBacklog: integer('maxControlBacklog', options.maxControlBacklog ?? DEFAULT_MAX_CONTROL_BACKLOG, FRAME_HEADER_SIZE + MAX_CONTROL_PAYLOAD),
   };
 }

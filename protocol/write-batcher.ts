@@ -4,12 +4,20 @@
 
 import { prepareFrame } from './codec.ts';
 import type { EncodedFrame } from './codec.ts';
+import { FRAME_HEADER_SIZE, FRAME_TYPE, MAX_DATA_PAYLOAD } from './constants.ts';
+import { RpfProtocolError } from './errors.ts';
 import type { Frame } from './frames.ts';
 
 /** Messages of at least this many bytes are built in reusable buffers (when `reuse` is on). */
 export const REUSED_MESSAGE_MIN = 64 * 1024;
-/** Reusable message buffers per batcher, lent or free; each is `maxMessageSize` bytes. */
+/** Reusable message buffers per batcher, lent, free or being filled; each is `maxMessageSize` bytes. */
 export const REUSED_MESSAGE_BUFFERS = 4;
+/**
+ * A batch that reaches this many bytes with a copied DATA frame ({@link WriteBatcher.pushCopy})
+ * is written straight into a reusable buffer; a smaller one copies the bytes
+ * into memory of their own, so that light traffic holds no `maxMessageSize` buffer.
+ */
+export const COPIED_BATCH_MIN = 16 * 1024;
 
 /** Options of {@link WriteBatcher}. */
 export interface WriteBatcherOptions {
@@ -51,6 +59,13 @@ export class WriteBatcher {
   #free: Buffer[] = [];
   /** Reusable buffers handed to the transport and not yet released. */
   #lent = 0;
+  /**
+   * The reusable buffer the current batch is written into as frames arrive,
+   * once a copied DATA frame made it large ({@link pushCopy}); then #frames is empty.
+   */
+  #open: Buffer | undefined;
+  /** The batch's last frame when it is copied DATA in #open: a copy for its channel extends it. */
+  #tail: { channel: number; at: number; length: number } | undefined;
 
   constructor(options: WriteBatcherOptions) {
     this.#options = options;
@@ -72,10 +87,53 @@ export class WriteBatcher {
     const prepared = prepareFrame(frame);
     // A loop, not an if: a flush runs callbacks that may queue frames of their
     // own, and the batch they leave must be checked again before this frame joins.
-    while (this.#size + prepared.size > this.#options.maxMessageSize && this.#frames.length > 0) this.flush();
-    this.#frames.push(prepared);
+    while (this.#size + prepared.size > this.#options.maxMessageSize && this.#busy()) this.flush();
+    if (this.#open === undefined) this.#frames.push(prepared);
+    else {
+      prepared.writeInto(this.#open, this.#size);
+      this.#tail = undefined;
+    }
     this.#size += prepared.size;
     if (frame.type !== 'DATA') this.#controlSize += prepared.size;
+    this.#schedule();
+  }
+
+  /**
+   * Queues a DATA frame of `bytes` for `channel`, copying them before it
+   * returns: for a caller whose memory is reused at once (a socket read into
+   * one buffer, issue 9). A large batch is written straight into a reusable
+   * buffer, so the bytes are copied once and nothing is allocated for them;
+   * consecutive copies for one channel extend one DATA frame (up to 256 KiB).
+   */
+  pushCopy(channel: number, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const n = bytes.length;
+    if (n > MAX_DATA_PAYLOAD) {
+      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `cannot encode frame: DATA payload of ${n} bytes exceeds ${MAX_DATA_PAYLOAD}`);
+    }
+    const max = this.#options.maxMessageSize;
+    const tail = this.#tail;
+    const open = this.#open;
+    if (open !== undefined && tail !== undefined && tail.channel === channel && tail.length + n <= MAX_DATA_PAYLOAD && this.#size + n <= max) {
+      open.set(bytes, this.#size);
+      tail.length += n;
+      open.writeUInt32BE(tail.length, tail.at + 5);
+      this.#size += n;
+      return;
+    }
+    while (this.#size + FRAME_HEADER_SIZE + n > max && this.#busy()) this.flush();
+    if (this.#open === undefined && !this.#openBatch(FRAME_HEADER_SIZE + n)) {
+      this.push({ type: 'DATA', channel, data: Buffer.from(bytes) });
+      return;
+    }
+    const target = this.#open as Buffer;
+    const at = this.#size;
+    target[at] = FRAME_TYPE.DATA;
+    target.writeUInt32BE(channel, at + 1);
+    target.writeUInt32BE(n, at + 5);
+    target.set(bytes, at + FRAME_HEADER_SIZE);
+    this.#tail = { channel, at, length: n };
+    this.#size += FRAME_HEADER_SIZE + n;
     this.#schedule();
   }
 
@@ -97,7 +155,11 @@ export class WriteBatcher {
     this.#size = 0;
     this.#controlSize = 0;
     this.#callbacks = [];
-    if (frames.length > 0) {
+    const open = this.#open;
+    this.#open = undefined;
+    this.#tail = undefined;
+    if (open !== undefined) this.#lend(open.subarray(0, size), controlSize, open);
+    else if (frames.length > 0) {
       const backing = this.#reusable(size);
       const message = backing === undefined ? Buffer.allocUnsafe(size) : backing.subarray(0, size);
       let offset = 0;
@@ -118,6 +180,8 @@ export class WriteBatcher {
     const callbacks = this.#callbacks;
     this.#closed = true;
     this.#free = [];
+    this.#open = undefined;
+    this.#tail = undefined;
     this.#frames = [];
     this.#size = 0;
     this.#controlSize = 0;
@@ -125,21 +189,46 @@ export class WriteBatcher {
     return callbacks;
   }
 
+  /** Whether a batch is queued (lazily or in #open). */
+  #busy(): boolean {
+    return this.#frames.length > 0 || this.#open !== undefined;
+  }
+
+  // Switches the current batch to a reusable buffer, written as frames arrive,
+  // when it will be large with `more` bytes; false if it stays lazy.
+  #openBatch(more: number): boolean {
+    if (this.#size + more < COPIED_BATCH_MIN) return false;
+    const backing = this.#takeReusable();
+    if (backing === undefined) return false;
+    let offset = 0;
+    for (const f of this.#frames) offset = f.writeInto(backing, offset);
+    this.#frames = [];
+    this.#open = backing;
+    return true;
+  }
+
   // A buffer of maxMessageSize bytes for a message of `size`, or undefined for a
-  // fresh allocation of its own size. At most REUSED_MESSAGE_BUFFERS exist at
-  // once, lent or free: a new one is made only while fewer are lent and none is
-  // free. So a peer that does not read (messages stay lent) makes us hold at most
-  // that many, never one per message in flight, whatever the messages' sizes.
+  // fresh allocation of its own size.
   #reusable(size: number): Buffer | undefined {
-    const big = this.#options.reuse === true && size >= REUSED_MESSAGE_MIN && size <= this.#options.maxMessageSize;
+    const big = size >= REUSED_MESSAGE_MIN && size <= this.#options.maxMessageSize;
     if (!big) {
       // A small message after the lent ones came back: the batcher went quiet
       // (at the latest a keepalive PING), and keeps no big buffers.
       if (this.#lent === 0) this.#free.length = 0;
       return undefined;
     }
+    return this.#takeReusable();
+  }
+
+  // At most REUSED_MESSAGE_BUFFERS exist at once, lent, free or being filled: a
+  // new one is made only while fewer are in use and none is free. So a peer that
+  // does not read (messages stay lent) makes us hold at most that many, never
+  // one per message in flight, whatever the messages' sizes.
+  #takeReusable(): Buffer | undefined {
+    if (this.#options.reuse !== true) return undefined;
     if (this.#free.length > 0) return this.#free.pop();
-    return this.#lent < REUSED_MESSAGE_BUFFERS ? Buffer.allocUnsafeSlow(this.#options.maxMessageSize) : undefined;
+    const inUse = this.#lent + (this.#open === undefined ? 0 : 1);
+    return inUse < REUSED_MESSAGE_BUFFERS ? Buffer.allocUnsafeSlow(this.#options.maxMessageSize) : undefined;
   }
 
   #lend(message: Buffer, controlSize: number, backing: Buffer): void {

@@ -1,6 +1,7 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { decodeMessage } from '../../protocol/index.ts';
-import { REUSED_MESSAGE_BUFFERS, REUSED_MESSAGE_MIN, WriteBatcher } from '../../protocol/write-batcher.ts';
+import { COPIED_BATCH_MIN, REUSED_MESSAGE_BUFFERS, REUSED_MESSAGE_MIN, WriteBatcher } from '../../protocol/write-batcher.ts';
 
 function batcher(maxMessageSize = 1024) {
   const messages: Buffer[] = [];
@@ -150,4 +151,84 @@ test('however many messages the transport has not released, at most four reusabl
   b.flush();
   t.is(sent.at(-2)?.message.buffer, reused[0]?.message.buffer);
   t.is(sent.at(-1)?.release, undefined);
+});
+
+// pushCopy: DATA whose bytes the caller reuses as soon as it returns (a socket read into one buffer).
+
+function lendingBatcher(max = 256 * 1024) {
+  const sent: Array<{ message: Buffer; release?: () => void }> = [];
+  const scheduled: Array<() => void> = [];
+  const b = new WriteBatcher({ send: (message, _control, release) => sent.push({ message, release }), schedule: (fn) => scheduled.push(fn), maxMessageSize: max, reuse: true });
+  return { b, sent, runScheduled: () => scheduled.splice(0).forEach((fn) => fn()) };
+}
+
+test('pushCopy takes the bytes before it returns, so the caller may overwrite them at once', (t) => {
+  const { b, sent, runScheduled } = lendingBatcher();
+  const read = Buffer.alloc(40 * 1024, 7);
+  b.pushCopy(1, read);
+  read.fill(0);
+  b.pushCopy(3, read.subarray(0, 10));
+  read.fill(9);
+  runScheduled();
+  t.is(sent.length, 1);
+  const frames = decodeMessage(sent[0]?.message as Buffer);
+  t.is(frames.length, 2);
+  t.true(frames[0]?.type === 'DATA' && frames[0].channel === 1 && frames[0].data.length === 40 * 1024 && frames[0].data.every((x) => x === 7));
+  t.true(frames[1]?.type === 'DATA' && frames[1].channel === 3 && frames[1].data.every((x) => x === 0));
+});
+
+test('copies for one channel in one batch extend one DATA frame up to 256 KiB; frames around them keep their order', (t) => {
+  const { b, sent, runScheduled } = lendingBatcher(1024 * 1024);
+  b.push({ type: 'WINDOW_ADJUST', channel: 5, increment: 1 });
+  for (let i = 0; i < 5; i++) b.pushCopy(1, Buffer.alloc(64 * 1024, i));
+  b.push({ type: 'EOF', channel: 5 });
+  b.pushCopy(1, Buffer.alloc(10, 9));
+  runScheduled();
+  const frames = decodeMessage(sent[0]?.message as Buffer);
+  t.deepEqual(
+    frames.map((f) => (f.type === 'DATA' ? `DATA ${f.channel} ${f.data.length}` : `${f.type} ${'channel' in f ? f.channel : 0}`)),
+    ['WINDOW_ADJUST 5', 'DATA 1 262144', 'DATA 1 65536', 'EOF 5', 'DATA 1 10'],
+  );
+  const data = Buffer.concat(frames.flatMap((f) => (f.type === 'DATA' ? [f.data] : [])));
+  t.deepEqual([...new Set(data.subarray(0, 5 * 64 * 1024))].length, 5);
+  for (let i = 0; i < 5; i++) t.true(data.subarray(i * 64 * 1024, (i + 1) * 64 * 1024).every((x) => x === i));
+});
+
+test('a small copied batch is sent in memory of its own size and holds no reusable buffer', (t) => {
+  const { b, sent, runScheduled } = lendingBatcher();
+  b.pushCopy(1, Buffer.alloc(8 * 1024, 1));
+  runScheduled();
+  t.is(sent[0]?.release, undefined);
+  t.true((sent[0]?.message.buffer.byteLength ?? Infinity) < 256 * 1024);
+  // One big enough: written into a reusable buffer.
+  b.pushCopy(1, Buffer.alloc(COPIED_BATCH_MIN, 2));
+  runScheduled();
+  t.truthy(sent[1]?.release);
+  t.is(sent[1]?.message.buffer.byteLength, 256 * 1024);
+});
+
+test('a batch being filled by copies never writes into a message still lent, and at most four reusable buffers exist', (t) => {
+  t.notThrows(() =>
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.record({ copy: fc.integer({ min: 1, max: 100 * 1024 }) }), fc.constant({ flush: true }), fc.record({ release: fc.nat() })), { maxLength: 60 }),
+      (steps) => {
+        const { b, sent } = lendingBatcher();
+        const lent: Array<{ message: Buffer; copy: Buffer; release: () => void }> = [];
+        let seed = 0;
+        for (const step of steps) {
+          if ('copy' in step) b.pushCopy(1, Buffer.alloc(step.copy, ++seed & 0xff));
+          else if ('flush' in step) b.flush();
+          else if (lent.length > 0) lent.splice(step.release % lent.length, 1)[0]?.release();
+          for (const s of sent.splice(0)) if (s.release) lent.push({ message: s.message, copy: Buffer.from(s.message), release: s.release });
+          // What the transport still reads is exactly what it was given.
+          for (const l of lent) if (!l.message.equals(l.copy)) return false;
+          if (new Set(lent.map((l) => l.message.buffer)).size !== lent.length) return false;
+          if (lent.length > REUSED_MESSAGE_BUFFERS) return false;
+        }
+        return true;
+      },
+    ),
+  ),
+  );
 });

@@ -24,7 +24,11 @@
  * per direction before the source stops reading (the same 256 KiB pipe()'s
  * highWaterMark allowed). TLS may still hand over records it had already
  * decrypted after reading stopped; those get a fresh buffer (counted), so the
- * bound is soft by at most what TLS had read off the wire.
+ * bound is soft by at most what TLS had read off the wire. Each direction
+ * holds the one buffer its next read goes into (16 KiB, idle or not); done
+ * buffers go back to one pool for the whole process, of at most
+ * {@link SHARED_POOL_MAX} buffers, so an idle tunnel holds no more than that
+ * one buffer per direction, however much it carried before.
  */
 import type { Socket } from 'node:net';
 
@@ -33,6 +37,16 @@ export const RELAY_BUFFER_SIZE = 16 * 1024;
 
 /** Buffers written and not yet done before the source stops reading (16 x 16 KiB = 256 KiB). */
 export const MAX_IN_FLIGHT = 16;
+
+/** Done buffers kept for any relay to reuse (256 x 16 KiB = 4 MiB at most). */
+export const SHARED_POOL_MAX = 256;
+
+const sharedPool: Uint8Array[] = [];
+
+/** Buffers in the process-wide pool now (tests). */
+export function pooledBuffers(): number {
+  return sharedPool.length;
+}
 
 interface UserBufferSlots {
   readonly kBuffer: symbol;
@@ -91,24 +105,23 @@ export function relayWithoutCopy(from: Socket, to: Socket, onBytes: (length: num
   const handle = handleOf(from);
   if (slots === undefined || handle === undefined) throw new Error('relayWithoutCopy: the socket cannot read into user buffers (check canRelayWithoutCopy first)');
   const stats: RelayStats = { bytes: 0, buffersAllocated: 0, pauses: 0 };
-  const free: Uint8Array[] = [];
   let inFlight = 0;
   let stopped = false;
   const take = (): Uint8Array => {
-    const kept = free.pop();
+    const kept = sharedPool.pop();
     if (kept !== undefined) return kept;
     stats.buffersAllocated++;
     return new Uint8Array(RELAY_BUFFER_SIZE);
   };
   const release = (buffer: Uint8Array): void => {
     inFlight--;
-    if (free.length < MAX_IN_FLIGHT) free.push(buffer);
+    if (sharedPool.length < SHARED_POOL_MAX) sharedPool.push(buffer);
     if (stopped && inFlight < MAX_IN_FLIGHT / 2 && !from.destroyed) {
       stopped = false;
       from.resume();
     }
   };
-  let current = take();
+  const first = take();
   const onRead = (length: number, buffer: Uint8Array): boolean => {
     stats.bytes += length;
     onBytes(length);
@@ -123,15 +136,12 @@ export function relayWithoutCopy(from: Socket, to: Socket, onBytes: (length: num
     return true;
   };
   // The next read's buffer: Node asks right after each read, and tells the handle.
-  const nextBuffer = (): Uint8Array => {
-    current = take();
-    return current;
-  };
+  const nextBuffer = (): Uint8Array => take();
   const own = from as unknown as Record<symbol, unknown>;
-  own[slots.kBuffer] = current;
+  own[slots.kBuffer] = first;
   own[slots.kBufferCb] = onRead;
   own[slots.kBufferGen] = nextBuffer;
-  handle.useUserBuffer(current);
+  handle.useUserBuffer(first);
   // Flowing, so that the end of `from` is emitted ('end' needs a flowing or read stream).
   from.resume();
   return stats;

@@ -11,7 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
-import { RELAY_BUFFER_SIZE, canRelayWithoutCopy, relayWithoutCopy } from '../../server/socket-relay.ts';
+import { RELAY_BUFFER_SIZE, SHARED_POOL_MAX, pooledBuffers, canRelayWithoutCopy, relayWithoutCopy } from '../../server/socket-relay.ts';
 import type { RelayStats } from '../../server/socket-relay.ts';
 import { makeTestPki } from './helpers/pki.ts';
 
@@ -188,4 +188,27 @@ test('sockets Node already reads into user buffers, or with bytes already read, 
   destroyed.accepted.destroy();
   t.teardown(() => destroyed.close());
   t.false(canRelayWithoutCopy(destroyed.accepted));
+});
+
+test('done buffers go back to one pool for the process, which stays within its bound', async (t) => {
+  const tlsSide = await tlsPair();
+  const tcpSide = await tcpPair();
+  t.teardown(() => {
+    tlsSide.close();
+    tcpSide.close();
+  });
+  relayWithoutCopy(tlsSide.accepted, tcpSide.writer, () => {});
+  let received = 0;
+  const size = 4 * 1024 * 1024;
+  const done = new Promise<void>((resolve) =>
+    tcpSide.reader.on('data', (c: Buffer) => {
+      received += c.length;
+      if (received >= size) resolve();
+    }),
+  );
+  tlsSide.client.write(randomBytes(size));
+  await done;
+  await new Promise((r) => setImmediate(r));
+  t.true(pooledBuffers() >= 1, 'buffers came back to the pool');
+  t.true(pooledBuffers() <= SHARED_POOL_MAX);
 });

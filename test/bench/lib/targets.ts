@@ -1,4 +1,4 @@
-// Issue 5's targets, checked against a run's figures. `met: null` when the
+// Issue 5's and issue 9's targets, checked against a run's figures. `met: null` when the
 // figures needed are missing (a scenario skipped or failed).
 import type { Metric, PathId, Results, TargetCheck } from './results.ts';
 import { formatNumber } from './scenario.ts';
@@ -16,7 +16,74 @@ function failedRuns(metric: Metric | undefined, path: PathId): number {
   return metric?.paths[path]?.failures?.length ?? 0;
 }
 
-/** Checks every target of issue 5. */
+/** Median CPU ms per GiB of one process on one path and flow, from the bulk scenario's detail. */
+function cpuMs(results: Results, path: PathId, flow: string, process: string): number | undefined {
+  const runs = (results.scenarios.bulk?.detail as { cpuMsPerGiB?: Record<string, Record<string, Array<Record<string, number>>>> } | undefined)?.cpuMsPerGiB?.[path]?.[flow];
+  const values = (runs ?? []).map((r) => r[process]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+  if (values.length === 0) return undefined;
+  const mid = Math.floor(values.length / 2);
+  return values.length % 2 === 1 ? values[mid] : (values[mid - 1]! + values[mid]!) / 2;
+}
+
+const cpuSeconds = (ms: number): string => (ms / 1000).toFixed(2);
+
+/** Issue 9's targets: kube-rpf at least as fast as kubectl port-forward, each Node.js hop within its CPU budget. */
+function dataPlaneTargets(results: Results): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const flow of ['pod-to-machine', 'machine-to-pod']) {
+    const label = flow.replace(/-/g, ' ');
+    const metric = fig(results, 'bulk', flow);
+    const rpf = med(metric, 'kube-rpf');
+    const pf = med(metric, 'kubectl-port-forward');
+    checks.push({
+      target: `bulk ${label}: kube-rpf >= 1.0x kubectl port-forward (issue 9)`,
+      met: rpf === undefined || pf === undefined ? null : rpf >= pf,
+      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} MB/s (${(rpf / pf).toFixed(2)}x)`,
+    });
+    const budgets: Array<[string, number]> = [
+      ['rpf-server', 2000],
+      ['rpf-agent', 2500],
+      ['kubectl rpf', 2500],
+    ];
+    const spent = budgets.map(([name, budget]) => [name, budget, cpuMs(results, 'kube-rpf', flow, name)] as const);
+    const missing = spent.some(([, , ms]) => ms === undefined);
+    checks.push({
+      target: `bulk ${label}: CPU-s/GiB rpf-server <= 2.0, rpf-agent <= 2.5, kubectl rpf <= 2.5 (issue 9)`,
+      met: missing ? null : spent.every(([, budget, ms]) => ms! <= budget),
+      figure: missing ? 'missing' : spent.map(([name, , ms]) => `${name} ${cpuSeconds(ms!)}`).join(', '),
+    });
+    const apiRpf = cpuMs(results, 'kube-rpf', flow, 'kube-apiserver');
+    const apiPf = cpuMs(results, 'kubectl-port-forward', flow, 'kube-apiserver');
+    checks.push({
+      target: `bulk ${label}: kube-apiserver's CPU-s/GiB on kube-rpf's path <= on kubectl port-forward's (issue 9)`,
+      met: apiRpf === undefined || apiPf === undefined ? null : apiRpf <= apiPf,
+      figure: apiRpf === undefined || apiPf === undefined ? 'missing' : `${cpuSeconds(apiRpf)} vs ${cpuSeconds(apiPf)}`,
+    });
+  }
+  {
+    const metric = fig(results, 'latency', 'p50');
+    const rpf = med(metric, 'kube-rpf');
+    const pf = med(metric, 'kubectl-port-forward');
+    checks.push({
+      target: '1 KiB p50 latency: kube-rpf no worse than kubectl port-forward (issue 9)',
+      met: rpf === undefined || pf === undefined ? null : rpf <= pf,
+      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} µs`,
+    });
+  }
+  {
+    const metric = fig(results, 'aggregate', 'pod-to-machine');
+    const rpf = med(metric, 'kube-rpf');
+    const pf = med(metric, 'kubectl-port-forward');
+    checks.push({
+      target: '16-connection aggregate: kube-rpf >= 1.0x kubectl port-forward (issue 9)',
+      met: rpf === undefined || pf === undefined ? null : rpf >= pf,
+      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} MB/s (${(rpf / pf).toFixed(2)}x)`,
+    });
+  }
+  return checks;
+}
+
+/** Checks every target of issues 5 and 9. */
 export function checkTargets(results: Results): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const flow of ['pod-to-machine', 'machine-to-pod']) {
@@ -81,5 +148,5 @@ export function checkTargets(results: Results): TargetCheck[] {
       figure: broken > 0 ? `${broken} runs failed` : rpf === undefined ? 'missing' : `${formatNumber(rpf)}% lost`,
     });
   }
-  return checks;
+  return [...checks, ...dataPlaneTargets(results)];
 }

@@ -121,7 +121,7 @@ function analysis(results: Results): string[] {
     out.push(
       `kube-rpf moved ${f(p2m.rpf)} MB/s from the pod to this machine and ${m2p.rpf === undefined ? '?' : f(m2p.rpf)} MB/s the other way through one connection: ` +
         `${ratioText(p2m.rpf, p2m.pf)} and ${ratioText(m2p.rpf, m2p.pf)} kubectl port-forward (${p2m.pf === undefined ? '?' : f(p2m.pf)} / ${m2p.pf === undefined ? '?' : f(m2p.pf)} MB/s), ` +
-        `${ratioText(p2m.rpf, p2m.ssh)} and ${ratioText(m2p.rpf, m2p.ssh)} ssh -R. The targets (2x kubectl port-forward, at least ssh -R) are ${p2m.pf !== undefined && p2m.rpf >= 2 * p2m.pf && p2m.ssh !== undefined && p2m.rpf >= p2m.ssh ? 'met' : 'missed'}.`,
+        `${ratioText(p2m.rpf, p2m.ssh)} and ${ratioText(m2p.rpf, m2p.ssh)} ssh -R. Issue 9's target (at least kubectl port-forward, each way) is ${p2m.pf !== undefined && m2p.pf !== undefined && m2p.rpf !== undefined && p2m.rpf >= p2m.pf && m2p.rpf >= m2p.pf ? 'met' : 'missed'}; issue 5's (2x kubectl port-forward, at least ssh -R) ${p2m.pf !== undefined && p2m.rpf >= 2 * p2m.pf && p2m.ssh !== undefined && p2m.rpf >= p2m.ssh ? 'is met' : 'is missed'}.`,
     );
     const rpfCpu = cpuProfile(results, 'kube-rpf', 'pod-to-machine');
     const pfCpu = cpuProfile(results, 'kubectl-port-forward', 'pod-to-machine');
@@ -133,7 +133,10 @@ function analysis(results: Results): string[] {
       out.push(
         `Every process of every path runs on the same ${nproc} cores here, so bulk throughput is bounded by the CPU a path spends per byte, summed over all its processes. ` +
           `Per GiB from the pod to this machine, kube-rpf's path spent ${seconds(total)} CPU-seconds, kubectl port-forward's ${seconds(cpuTotal(pfCpu))}, ssh -R's ${seconds(cpuTotal(sshCpu))} and direct TCP's ${seconds(cpuTotal(directCpu))} (table above). ` +
-          `${nproc} cores over ${seconds(total)} s/GiB is a ceiling of about ${f(ceiling)} MB/s for kube-rpf, and it measured ${f(p2m.rpf)}: it is CPU-bound, not window-bound.`,
+          `${nproc} cores over ${seconds(total)} s/GiB is a ceiling of about ${f(ceiling)} MB/s for kube-rpf, and it measured ${f(p2m.rpf)}: ` +
+          (p2m.rpf >= 0.75 * ceiling
+            ? 'it is CPU-bound, not window-bound.'
+            : `${((100 * p2m.rpf) / ceiling).toFixed(0)}% of it, so part of the time the hops wait on one another (windows, wake-ups) rather than on the CPU.`),
       );
       const nodeProcs = ['kubectl rpf', 'rpf-agent', 'rpf-server'];
       const share = nodeGcShare(rpfCpu, nodeProcs);
@@ -345,13 +348,16 @@ const LISTING = `### Listing sessions across nodes (issue 12)
 The request alone got 6-7 ms faster at p50 with its two agents asked in parallel. The handshakes it no longer makes each cost CPU on the cores the whole cluster shares, so the saving should grow with the number of nodes (not measured beyond two). The rest of the kubectl figure is kubectl itself (process start, its discovery cache).
 `;
 
-const SUGGESTIONS = `### What would make kube-rpf faster (not changed here: product code is outside the benchmarks)
+const SUGGESTIONS = `### Where the time went, and what changed (issue 9)
 
-Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\` and \`--trace-gc\`) and \`perf record -a\` during bulk transfers, by hand at commit 5be006f (before bufferutil and the WriteBatcher fix); the figures in this list come from those runs, not from the table above.
+Found with \`node test/bench/profile.ts\` (the client under \`--cpu-prof\`; rpf-server's replicas and the bench pod's rpf-agent profiled in their pods through the inspector), \`perf record -g\` on the pods' processes, and the no-cluster microbenchmark \`node test/bench/dataplane.bench.ts\`; the measurements and every experiment are in [dataplane-profile.md](dataplane-profile.md).
 
-- **Garbage collection driven by buffer churn.** In every Node.js process on the path, V8's concurrent marking and sweeping are the top symbols (perf: about 40% of kubectl rpf's CPU and more than a quarter of rpf-agent's and rpf-server's). \`--trace-gc\` on the client shows 75 to 150 full mark-compacts per GiB (varying from run to run) with a flat ~37 MB heap, each "GC in old space requested": fresh Buffers per TLS read, per WebSocket message reassembly and per batched message push V8's external-memory counter over its limit again and again, and each time the whole heap is marked. Run with \`--external-memory-accounted-in-global-limit\` (a V8 flag that stops external memory from forcing full GCs) the client used 25-30% less CPU per GiB and bulk rose 10-20%, but its RSS grew from ~185 MB to ~285 MB, so the flag is a diagnosis, not the fix. The fix is fewer allocations per byte: let \`WriteBatcher\` hand a lone DATA frame to ws without copying it into a fresh message, keep messages near the size of a TLS read so ws does not reassemble 1 MiB messages out of 16 KiB fragments, and reuse buffers.
-- **A quicker start** (done, issue 13): see the table under Session start.\n- **A smaller client heap** (done): the client imported @kubernetes/client-node, whose \`config.js\` loads the whole generated API, costing several hundred milliseconds of start-up. It now reads kubeconfigs itself (client/kubeconfig.ts, client/kube-credentials.ts) and imports client-node only for exec and auth-provider users; with rpf-netns-listen replacing nsenter and a Node helper in the agent, session start fell from 581 ms (p50, at commit 21e9c3f) to the figure above.
-- **The rpf-server hop.** Relaying through two TLS sockets in Node.js costs rpf-server as much CPU per byte as the whole kubectl port-forward process, or more (see the analysis above). It is the price of the aggregated-API design (kube-apiserver must proxy to a Service, which must reach the pod's node); a larger read size on its sockets and fewer copies would lower it, but not remove it.
+- **Garbage collection driven by buffer churn, in every Node.js hop.** Each read of a socket was a fresh Buffer (16 KiB per TLS record, 64 KiB per TCP read), each WebSocket message a fresh 1 MiB reassembly: a GiB or more of memory outside V8's heap per GiB moved, which V8 answers with full mark-compacts (30 to 90 per GiB, every one marking the whole heap). In rpf-server, whose heap is the largest, V8's collector was the top of the perf profile (its worker threads 22% of all samples, AES-GCM 5%). A V8 flag does not fix it (\`--external-memory-accounted-in-global-limit\`, semi-space sizes: tried in the pods, nothing robust).
+- **rpf-server** now reads both sockets of a tunnel into pooled 16 KiB buffers (Node's user-buffer reads, server/socket-relay.ts) and writes each read on as a view: nothing allocated per read, no mark-compacts.
+- **rpf-agent and kubectl rpf** read the pod's and the local sockets into one reused buffer and copy each read straight into the message being built; on receiving, the memory of each message and of each TLS read that ws copied whole is freed at once (ArrayBuffer transfer) instead of being left to the collector.
+- **What is left** per hop is TLS (AES-GCM both ways) and the syscalls of two sockets, about what a bare Node.js relay costs (see the pipeline view). Below that would take a relay that does not run TLS in JavaScript's process (kTLS, which Node.js does not offer) or fewer hops: the rpf-server hop is the price of the aggregated API (kube-apiserver proxies to a Service, which must reach the pod's node).
+- **A quicker start** (done, issue 13): see the table under Session start.
+- **A smaller client heap** (done): the client reads kubeconfigs itself and imports @kubernetes/client-node only for exec and auth-provider users.
 `;
 
 /** Renders docs/benchmarks.md from a run's results (deterministic). */

@@ -45,10 +45,11 @@ export interface AgentTls {
 }
 
 /**
- * highWaterMark of the sockets to agents, both ways (Node's default is 64 KiB). A
- * tunnel's socket is spliced to the client's with pipe(), which pauses the reading
- * side whenever a write leaves this much queued: at 64 KiB that is after almost
- * every TLS write of a bulk transfer. Measured for issue 9 (docs/dataplane-profile.md;
+ * highWaterMark of the sockets to agents, both ways (Node's default is 64 KiB).
+ * Where a tunnel's socket is spliced with pipe() (socket-relay.ts falls back to it
+ * where Node's internals differ), pipe() pauses the reading side whenever a write
+ * leaves this much queued: at 64 KiB that is after almost every TLS write of a bulk
+ * transfer. Measured for issue 9 (docs/dataplane-profile.md;
  * DESIGN.md: 3.6 -> 2.2 CPU-s/GiB for a relay in a pod with 256 KiB on both sockets).
  * It is a bound, not an allocation: a socket holds this much only while its peer is
  * slower than the other side.
@@ -58,8 +59,10 @@ export const AGENT_SOCKET_HIGH_WATER_MARK = 256 * 1024;
 /** A dialer over mutual TLS with fixed material. */
 export function createAgentDialer(tls: () => AgentTls, options: { sessions?: AgentSessionPool } = {}): AgentDialer {
   const sessions = options.sessions ?? new AgentSessionPool(tls);
-  return {
+  const dialer: AgentDialer = {
     call(target, options) {
+      // An agent from before HTTP/2 (a rolling upgrade): a request on a connection of its own.
+      if (!sessions.speaksHttp2(target)) return dialer.request(target, options);
       return http2Wrapper.request({
         h2session: sessions.session(target),
         // :authority; the agent does not read it (its certificate names no pod IP).
@@ -95,6 +98,7 @@ export function createAgentDialer(tls: () => AgentTls, options: { sessions?: Age
       return httpsRequest(requestOptions);
     },
   };
+  return dialer;
 }
 
 /** Files of the agent TLS material, re-read every few minutes so rotated certificates are picked up. */

@@ -29,10 +29,22 @@ export const AGENT_H2_IDLE_MS = 2 * 60_000;
 /** Most connections kept at once (one per agent, so one per node); past it the least recently used closes. */
 export const MAX_AGENT_H2_SESSIONS = 5000;
 
+/**
+ * How long an agent that answered ALPN with HTTP/1.1 is called over HTTP/1.1
+ * before HTTP/2 is tried again: an agent from before HTTP/2 (a rolling
+ * upgrade) is replaced within minutes, and then the next try finds HTTP/2.
+ */
+export const AGENT_HTTP1_RECHECK_MS = 5 * 60_000;
+
 /** Opens an HTTP/2 session to an agent (tests replace it). */
 export type AgentSessionConnector = (target: AgentTarget, tls: AgentTls) => ClientHttp2Session;
 
-/** The real connector: TLS to the pod IP, verified as the agent's servername, ALPN h2. */
+/**
+ * The real connector: TLS to the pod IP, verified as the agent's servername.
+ * It offers HTTP/1.1 after h2 so that an agent without HTTP/2 completes the
+ * handshake and says so (the session then fails and the pool remembers the
+ * agent as HTTP/1.1), instead of ending it with no_application_protocol.
+ */
 export const connectAgentH2: AgentSessionConnector = (target, material) =>
   http2.connect(`https://${target.host}:${target.port}`, {
     settings: { enablePush: false },
@@ -45,7 +57,7 @@ export const connectAgentH2: AgentSessionConnector = (target, material) =>
         key: material.key,
         servername: material.serverName,
         rejectUnauthorized: true,
-        ALPNProtocols: ['h2'],
+        ALPNProtocols: ['h2', 'http/1.1'],
       }),
   });
 
@@ -55,14 +67,36 @@ export class AgentSessionPool {
   readonly #connect: AgentSessionConnector;
   readonly #idleMs: number;
   readonly #max: number;
+  readonly #now: () => number;
   /** In least recently used order (a Map iterates in insertion order; use re-inserts). */
   readonly #sessions = new Map<string, ClientHttp2Session>();
+  /** Agents that answered ALPN with HTTP/1.1, until when to call them over HTTP/1.1 (oldest first, as many as #max). */
+  readonly #http1Until = new Map<string, number>();
 
-  constructor(tls: () => AgentTls, options: { connect?: AgentSessionConnector; idleMs?: number; maxSessions?: number } = {}) {
+  constructor(tls: () => AgentTls, options: { connect?: AgentSessionConnector; idleMs?: number; maxSessions?: number; now?: () => number } = {}) {
     this.#tls = tls;
     this.#connect = options.connect ?? connectAgentH2;
     this.#idleMs = options.idleMs ?? AGENT_H2_IDLE_MS;
     this.#max = options.maxSessions ?? MAX_AGENT_H2_SESSIONS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Whether `target` is to be called over HTTP/2 (false: it answered HTTP/1.1 lately; call it over HTTP/1.1). */
+  speaksHttp2(target: AgentTarget): boolean {
+    const key = `${target.host}:${target.port}`;
+    const until = this.#http1Until.get(key);
+    if (until === undefined) return true;
+    if (this.#now() < until) return false;
+    this.#http1Until.delete(key);
+    return true;
+  }
+
+  // An agent without HTTP/2 negotiates HTTP/1.1 and the session fails: remember it.
+  #noteProtocol(key: string, session: ClientHttp2Session): void {
+    if (session.alpnProtocol !== 'http/1.1') return;
+    this.#http1Until.delete(key);
+    this.#http1Until.set(key, this.#now() + AGENT_HTTP1_RECHECK_MS);
+    while (this.#http1Until.size > this.#max) this.#http1Until.delete(this.#http1Until.keys().next().value as string);
   }
 
   /** Connections currently kept. */
@@ -82,7 +116,7 @@ export class AgentSessionPool {
     if (kept !== undefined) this.#sessions.delete(key);
     const session = this.#connect(target, this.#tls());
     // Errors reach the streams opened on the session; the session's own must not crash the server.
-    session.on('error', () => {});
+    session.on('error', () => this.#noteProtocol(key, session));
     const forget = (): void => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
     };
@@ -107,6 +141,8 @@ export class AgentSessionPool {
     const session = this.#sessions.get(key);
     if (session === undefined) return;
     this.#sessions.delete(key);
+    // Before the session's own 'error' may have run: the caller is about to call again.
+    this.#noteProtocol(key, session);
     session.destroy();
   }
 

@@ -6,7 +6,7 @@
 
 import net from 'node:net';
 import { getSystemErrorMessage } from 'node:util';
-import { CHANNEL_REASON, READ_BUFFER_SIZE, channelReasonFor, joinSocket, readIntoChannel } from '../protocol/index.ts';
+import { CHANNEL_REASON, SharedReadBuffer, channelReasonFor, joinSocket, readIntoChannel } from '../protocol/index.ts';
 import type { Channel, ListenerInfo, Session } from '../protocol/index.ts';
 import type { PortMapping } from './port-spec.ts';
 import type { ResolvedPod } from './pod-resolver.ts';
@@ -114,7 +114,7 @@ export class Forwarder {
   #specPorts: Array<number | undefined> = [];
   #resolveListening: ((listeners: ListenerBinding[]) => void) | undefined;
   /** What every local connection reads into (issue 9); made at the first one. */
-  #readBuffer: Buffer | undefined;
+  readonly #readBuffer = new SharedReadBuffer();
 
   /** Resolves with the listeners once the agent reported them (LISTENING); never rejects. */
   readonly listening: Promise<ListenerBinding[]>;
@@ -187,8 +187,7 @@ export class Forwarder {
     this.#output(`Handling connection for ${remotePort}`);
     // Reads go straight into the channel through one buffer shared by all
     // connections (readIntoChannel); joinSocket still carries FIN and errors.
-    this.#readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-    const onread = readIntoChannel(channel, this.#readBuffer, () => socket.resume());
+    const onread = readIntoChannel(channel, this.#readBuffer.memory, () => socket.resume());
     const socket = this.#dial({ host: this.#localHost, port: localPort, allowHalfOpen: true, onread });
     this.#sockets.add(socket);
     let accepted = false;

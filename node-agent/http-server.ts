@@ -22,6 +22,7 @@ import {
   AGENT_SESSIONS_PATH,
   GOAWAY_REASON,
   MAX_MESSAGE_SIZE,
+  SharedReadBuffer,
   formatStatusResponse,
   parseAgentSessionEnd,
   parseAgentSessionPath,
@@ -37,7 +38,6 @@ import type { NetnsResolver, PodNetns } from './netns-resolver.ts';
 import { guardConnections, serverTimeouts, type ConnectionLimits } from './connection-guards.ts';
 import { WS_SERVER_PING_OPTIONS } from './peer-backlog.ts';
 import { PodWatcher, type WatcherTimers } from './pod-watcher.ts';
-import { PodReadBuffer } from './pod-socket.ts';
 import { SessionSeats } from './session-seats.ts';
 import { parseSessionRequest } from './session-request.ts';
 import { TunnelSession, newSessionId, type SessionLimits } from './tunnel-session.ts';
@@ -105,7 +105,7 @@ export class AgentServer {
   /** The id each upgrade's session will have, for the 101's X-Rpf-Session header. */
   readonly #pendingIds = new WeakMap<IncomingMessage, string>();
   /** What every pod connection of every session reads into (issue 9: one per agent, see readIntoChannel). */
-  readonly #readBuffer = new PodReadBuffer();
+  readonly #readBuffer = new SharedReadBuffer();
   readonly #wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,

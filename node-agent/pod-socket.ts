@@ -5,26 +5,11 @@
 // connection's handle into a socket of its own made with `onread`, before
 // anything was read: the 'connection' event runs in the tick of the accept,
 // reads come in a later poll. The first socket is then dropped without closing
-// the connection. One buffer serves every session of the agent (PodReadBuffer). Node has no public way to give accepted sockets `onread`;
+// the connection. One buffer serves every session of the agent (SharedReadBuffer).
+// Node has no public way to give accepted sockets `onread`;
 // `_handle` is where net.Socket keeps its libuv handle (Node 12 to 24), and
 // test/node-agent/pod-socket.integration.test.ts pins that this still works.
 import net from 'node:net';
-import { READ_BUFFER_SIZE } from '../protocol/index.ts';
-
-/**
- * The memory pod connections read into, made at the first use. Any number of
- * sockets may share it: every read is taken before its callback returns
- * (readIntoChannel), and JavaScript runs one callback at a time.
- */
-export class PodReadBuffer {
-  #memory: Buffer | undefined;
-
-  /** READ_BUFFER_SIZE bytes. */
-  get memory(): Buffer {
-    this.#memory ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-    return this.#memory;
-  }
-}
 
 /**
  * The connection of `accepted`, as a socket that reads with `onread`

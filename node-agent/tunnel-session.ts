@@ -16,6 +16,7 @@ import {
   joinSocket,
   readIntoChannel,
   releaseConsumedReads,
+  SharedReadBuffer,
   truncateUtf8,
   type Channel,
   type GoawayReason,
@@ -24,7 +25,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { DEFAULT_MAX_PEER_BACKLOG_BYTES, guardPeerBacklog } from './peer-backlog.ts';
 import type { OpenedListener } from './netns-listeners.ts';
-import { PodReadBuffer, adoptConnection } from './pod-socket.ts';
+import { adoptConnection } from './pod-socket.ts';
 
 /** Who asked for the session and for which pod. */
 export interface SessionTarget {
@@ -141,7 +142,7 @@ export class TunnelSession {
   #endedBy: SessionEndReason | undefined;
   #endError: string | undefined;
   #idleTimer: unknown;
-  readonly #readBuffer: PodReadBuffer;
+  readonly #readBuffer: SharedReadBuffer;
   readonly #onEnd: (session: TunnelSession) => void;
 
   constructor(options: {
@@ -158,7 +159,7 @@ export class TunnelSession {
     /** The session's id (default: a new one); the agent names it in the 101 before the session exists. */
     id?: string;
     /** What pod connections read into; the agent shares one among its sessions (default: the session's own). */
-    readBuffer?: PodReadBuffer;
+    readBuffer?: SharedReadBuffer;
   }) {
     this.id = options.id ?? newSessionId(options.target.pod);
     this.target = options.target;
@@ -170,7 +171,7 @@ export class TunnelSession {
     this.#metrics = options.metrics;
     this.#log = options.log.child({ session: this.id, ...(options.auditId ? { auditId: options.auditId } : {}) });
     this.#onEnd = options.onEnd;
-    this.#readBuffer = options.readBuffer ?? new PodReadBuffer();
+    this.#readBuffer = options.readBuffer ?? new SharedReadBuffer();
     const maxBacklog = options.limits.maxPeerBacklogBytes ?? DEFAULT_MAX_PEER_BACKLOG_BYTES;
     const backlogExceeded = guardPeerBacklog(this.#ws, maxBacklog, (buffered) => {
       this.#metrics.sessionsEnded.inc({ reason: 'peer_backlog' });

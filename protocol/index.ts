@@ -76,7 +76,7 @@ export { joinSocket } from './join-socket.ts';
 export { releaseConsumedReads } from './release-ws-reads.ts';
 export type { ReleasedReads } from './release-ws-reads.ts';
 /** A socket read into one reused buffer, straight into its channel (issue 9). */
-export { READ_BUFFER_SIZE, readIntoChannel } from './read-into-channel.ts';
+export { READ_BUFFER_SIZE, SharedReadBuffer, readIntoChannel } from './read-into-channel.ts';
 /** A socket joinSocket can reset. */
 export type { ResettableSocket } from './join-socket.ts';
 /** The real clock and the clock interface sessions take. */

@@ -32,3 +32,19 @@ export function readIntoChannel(channel: Channel, buffer: Uint8Array, resume: ()
     callback: (bytesRead, memory) => channel.writeBorrowed(memory.subarray(0, bytesRead), resume),
   };
 }
+
+/**
+ * The memory sockets read into (readIntoChannel), made at the first use. Any
+ * number of sockets may share it: every read is taken before its callback
+ * returns, and JavaScript runs one callback at a time. The agent shares one
+ * among all its sessions, the client one per session.
+ */
+export class SharedReadBuffer {
+  #memory: Buffer | undefined;
+
+  /** READ_BUFFER_SIZE bytes. */
+  get memory(): Buffer {
+    this.#memory ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    return this.#memory;
+  }
+}

@@ -102,7 +102,7 @@ export function completeSessionOptions(options: SessionOptions): CompleteSession
     sendHighWaterMark: integer('sendHighWaterMark', options.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK, 1),
     maxMessageSize: integer('maxMessageSize', options.maxMessageSize ?? MAX_MESSAGE_SIZE, 1),
     // Below one largest control frame, a single LISTENING could end the session.
-    releaseReceived: options.releaseReceived === true,
     maxControlBacklog: integer('maxControlBacklog', options.maxControlBacklog ?? DEFAULT_MAX_CONTROL_BACKLOG, FRAME_HEADER_SIZE + MAX_CONTROL_PAYLOAD),
+    releaseReceived: options.releaseReceived === true,
   };
 }

@@ -4,8 +4,7 @@
 
 import { prepareFrame } from './codec.ts';
 import type { EncodedFrame } from './codec.ts';
-import { FRAME_HEADER_SIZE, FRAME_TYPE, MAX_DATA_PAYLOAD } from './constants.ts';
-import { RpfProtocolError } from './errors.ts';
+import { MAX_DATA_PAYLOAD } from './constants.ts';
 import type { Frame } from './frames.ts';
 
 /** Messages of at least this many bytes are built in reusable buffers (when `reuse` is on). */
@@ -108,32 +107,27 @@ export class WriteBatcher {
   pushCopy(channel: number, bytes: Uint8Array): void {
     if (this.#closed) return;
     const n = bytes.length;
-    if (n > MAX_DATA_PAYLOAD) {
-      throw new RpfProtocolError('RPF_ERR_PROTOCOL_INVALID_ARGUMENT', `cannot encode frame: DATA payload of ${n} bytes exceeds ${MAX_DATA_PAYLOAD}`);
-    }
     const max = this.#options.maxMessageSize;
     const tail = this.#tail;
     const open = this.#open;
     if (open !== undefined && tail !== undefined && tail.channel === channel && tail.length + n <= MAX_DATA_PAYLOAD && this.#size + n <= max) {
       open.set(bytes, this.#size);
       tail.length += n;
+      // The frame's length field: after the type byte and the channel id.
       open.writeUInt32BE(tail.length, tail.at + 5);
       this.#size += n;
       return;
     }
-    while (this.#size + FRAME_HEADER_SIZE + n > max && this.#busy()) this.flush();
-    if (this.#open === undefined && !this.#openBatch(FRAME_HEADER_SIZE + n)) {
+    // Validated (channel id, payload size) as push() does; `bytes` is read only by writeInto, below.
+    const prepared = prepareFrame({ type: 'DATA', channel, data: bytes });
+    while (this.#size + prepared.size > max && this.#busy()) this.flush();
+    if (this.#open === undefined && !this.#openBatch(prepared.size)) {
       this.push({ type: 'DATA', channel, data: Buffer.from(bytes) });
       return;
     }
-    const target = this.#open as Buffer;
     const at = this.#size;
-    target[at] = FRAME_TYPE.DATA;
-    target.writeUInt32BE(channel, at + 1);
-    target.writeUInt32BE(n, at + 5);
-    target.set(bytes, at + FRAME_HEADER_SIZE);
+    this.#size = prepared.writeInto(this.#open as Buffer, at);
     this.#tail = { channel, at, length: n };
-    this.#size += FRAME_HEADER_SIZE + n;
     this.#schedule();
   }
 

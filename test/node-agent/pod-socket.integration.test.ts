@@ -6,7 +6,8 @@ import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { PodReadBuffer, adoptConnection } from '../../node-agent/pod-socket.ts';
+import { adoptConnection } from '../../node-agent/pod-socket.ts';
+import { SharedReadBuffer } from '../../protocol/index.ts';
 import { READ_BUFFER_SIZE } from '../../protocol/index.ts';
 
 async function listener(onConnection: (socket: net.Socket) => void): Promise<{ server: net.Server; port: number }> {
@@ -98,8 +99,8 @@ test('a connection that was read already stays as it is', async (t) => {
   socket.destroy();
 });
 
-test('a PodReadBuffer makes its memory at the first use, once, for every connection that shares it', (t) => {
-  const shared = new PodReadBuffer();
+test('a SharedReadBuffer makes its memory at the first use, once, for every connection that shares it', (t) => {
+  const shared = new SharedReadBuffer();
   const memory = shared.memory;
   t.is(memory.length, READ_BUFFER_SIZE);
   t.is(shared.memory, memory);

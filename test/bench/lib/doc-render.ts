@@ -4,15 +4,13 @@
 // test/bench/benchmarks-doc.test.ts proves the checked-in file is generated.
 import { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_CHANNELS } from '../../../protocol/constants.ts';
 import { GC_SUFFIX } from './cpu.ts';
-import { PATH_IDS, PATH_LABELS, type Metric, type PathId, type Results } from './results.ts';
+import { PATH_IDS, PATH_LABELS, bulkCpuProfile as cpuProfile, type Metric, type PathId, type Results } from './results.ts';
 import { formatNumber } from './scenario.ts';
 import { median } from './stats.ts';
 import { markdownTable } from './table.ts';
 
 /** Marks the line after which the results the document was rendered from are embedded. */
 export const DATA_MARKER = '<!-- bench-data';
-
-type CpuRuns = Partial<Record<PathId, Record<string, Array<Record<string, number>>>>>;
 
 const f = formatNumber;
 
@@ -23,16 +21,6 @@ function med(results: Results, scenario: string, metric: string, path: PathId): 
 
 function metricOf(results: Results, scenario: string, metric: string): Metric | undefined {
   return results.scenarios[scenario]?.metrics[metric];
-}
-
-/** Median CPU ms per GiB by process for one path and flow; `undefined` when not measured. */
-function cpuProfile(results: Results, path: PathId, flow: string): Record<string, number> | undefined {
-  const runs = (results.scenarios.bulk?.detail as { cpuMsPerGiB?: CpuRuns } | undefined)?.cpuMsPerGiB?.[path]?.[flow];
-  if (!runs || runs.length === 0) return undefined;
-  const names = new Set(runs.flatMap((r) => Object.keys(r)));
-  const out: Record<string, number> = {};
-  for (const name of names) out[name] = median(runs.map((r) => r[name] ?? 0));
-  return out;
 }
 
 /** Sum over real processes (not the V8-worker pseudo-rows, which are part of their process). */

@@ -1,6 +1,6 @@
 // The shape of .bench/results.json, shared by the runner (which writes it)
 // and the docs generator (which reads it), and how a metric is summarized.
-import { summarize } from './stats.ts';
+import { median, summarize } from './stats.ts';
 
 /** The five paths every scenario measures. */
 export const PATH_IDS = ['kube-rpf', 'kubectl-port-forward', 'ssh-r', 'node-relay', 'direct'] as const;
@@ -111,4 +111,16 @@ export function buildMetric(
     if (direct !== undefined && Number.isFinite(direct) && direct !== 0) figure.vsDirect = figure.median / direct;
   }
   return { title, unit, better, paths };
+}
+
+type CpuRuns = Partial<Record<PathId, Record<string, Array<Record<string, number>>>>>;
+
+/** Median CPU ms per GiB by process for one path and flow of the bulk scenario; `undefined` when not measured. */
+export function bulkCpuProfile(results: Results, path: PathId, flow: string): Record<string, number> | undefined {
+  const runs = (results.scenarios.bulk?.detail as { cpuMsPerGiB?: CpuRuns } | undefined)?.cpuMsPerGiB?.[path]?.[flow];
+  if (!runs || runs.length === 0) return undefined;
+  const names = new Set(runs.flatMap((r) => Object.keys(r)));
+  const out: Record<string, number> = {};
+  for (const name of names) out[name] = median(runs.map((r) => r[name] ?? 0));
+  return out;
 }

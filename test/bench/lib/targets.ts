@@ -1,5 +1,6 @@
 // Issue 5's and issue 9's targets, checked against a run's figures. `met: null` when the
 // figures needed are missing (a scenario skipped or failed).
+import { bulkCpuProfile } from './results.ts';
 import type { Metric, PathId, Results, TargetCheck } from './results.ts';
 import { formatNumber } from './scenario.ts';
 
@@ -12,17 +13,28 @@ function med(metric: Metric | undefined, path: PathId): number | undefined {
   return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
 
-function failedRuns(metric: Metric | undefined, path: PathId): number {
-  return metric?.paths[path]?.failures?.length ?? 0;
+/** kube-rpf's throughput against another path's, at least `factor` times it. */
+function throughputAtLeast(target: string, rpf: number | undefined, other: number | undefined, factor = 1): TargetCheck {
+  return {
+    target,
+    met: rpf === undefined || other === undefined ? null : rpf >= factor * other,
+    figure: rpf === undefined || other === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(other)} MB/s (${(rpf / other).toFixed(2)}x)`,
+  };
 }
 
-/** Median CPU ms per GiB of one process on one path and flow, from the bulk scenario's detail. */
-function cpuMs(results: Results, path: PathId, flow: string, process: string): number | undefined {
-  const runs = (results.scenarios.bulk?.detail as { cpuMsPerGiB?: Record<string, Record<string, Array<Record<string, number>>>> } | undefined)?.cpuMsPerGiB?.[path]?.[flow];
-  const values = (runs ?? []).map((r) => r[process]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
-  if (values.length === 0) return undefined;
-  const mid = Math.floor(values.length / 2);
-  return values.length % 2 === 1 ? values[mid] : (values[mid - 1]! + values[mid]!) / 2;
+/** kube-rpf's latency no worse than kubectl port-forward's. */
+function latencyNoWorse(target: string, metric: Metric | undefined): TargetCheck {
+  const rpf = med(metric, 'kube-rpf');
+  const pf = med(metric, 'kubectl-port-forward');
+  return {
+    target,
+    met: rpf === undefined || pf === undefined ? null : rpf <= pf,
+    figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} µs`,
+  };
+}
+
+function failedRuns(metric: Metric | undefined, path: PathId): number {
+  return metric?.paths[path]?.failures?.length ?? 0;
 }
 
 const cpuSeconds = (ms: number): string => (ms / 1000).toFixed(2);
@@ -33,53 +45,30 @@ function dataPlaneTargets(results: Results): TargetCheck[] {
   for (const flow of ['pod-to-machine', 'machine-to-pod']) {
     const label = flow.replace(/-/g, ' ');
     const metric = fig(results, 'bulk', flow);
-    const rpf = med(metric, 'kube-rpf');
-    const pf = med(metric, 'kubectl-port-forward');
-    checks.push({
-      target: `bulk ${label}: kube-rpf >= 1.0x kubectl port-forward (issue 9)`,
-      met: rpf === undefined || pf === undefined ? null : rpf >= pf,
-      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} MB/s (${(rpf / pf).toFixed(2)}x)`,
-    });
+    checks.push(throughputAtLeast(`bulk ${label}: kube-rpf >= 1.0x kubectl port-forward (issue 9)`, med(metric, 'kube-rpf'), med(metric, 'kubectl-port-forward')));
     const budgets: Array<[string, number]> = [
       ['rpf-server', 2000],
       ['rpf-agent', 2500],
       ['kubectl rpf', 2500],
     ];
-    const spent = budgets.map(([name, budget]) => [name, budget, cpuMs(results, 'kube-rpf', flow, name)] as const);
+    const spent = budgets.map(([name, budget]) => [name, budget, bulkCpuProfile(results, 'kube-rpf', flow)?.[name]] as const);
     const missing = spent.some(([, , ms]) => ms === undefined);
     checks.push({
       target: `bulk ${label}: CPU-s/GiB rpf-server <= 2.0, rpf-agent <= 2.5, kubectl rpf <= 2.5 (issue 9)`,
       met: missing ? null : spent.every(([, budget, ms]) => ms! <= budget),
       figure: missing ? 'missing' : spent.map(([name, , ms]) => `${name} ${cpuSeconds(ms!)}`).join(', '),
     });
-    const apiRpf = cpuMs(results, 'kube-rpf', flow, 'kube-apiserver');
-    const apiPf = cpuMs(results, 'kubectl-port-forward', flow, 'kube-apiserver');
+    const apiRpf = bulkCpuProfile(results, 'kube-rpf', flow)?.['kube-apiserver'];
+    const apiPf = bulkCpuProfile(results, 'kubectl-port-forward', flow)?.['kube-apiserver'];
     checks.push({
       target: `bulk ${label}: kube-apiserver's CPU-s/GiB on kube-rpf's path <= on kubectl port-forward's (issue 9)`,
       met: apiRpf === undefined || apiPf === undefined ? null : apiRpf <= apiPf,
       figure: apiRpf === undefined || apiPf === undefined ? 'missing' : `${cpuSeconds(apiRpf)} vs ${cpuSeconds(apiPf)}`,
     });
   }
-  {
-    const metric = fig(results, 'latency', 'p50');
-    const rpf = med(metric, 'kube-rpf');
-    const pf = med(metric, 'kubectl-port-forward');
-    checks.push({
-      target: '1 KiB p50 latency: kube-rpf no worse than kubectl port-forward (issue 9)',
-      met: rpf === undefined || pf === undefined ? null : rpf <= pf,
-      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} µs`,
-    });
-  }
-  {
-    const metric = fig(results, 'aggregate', 'pod-to-machine');
-    const rpf = med(metric, 'kube-rpf');
-    const pf = med(metric, 'kubectl-port-forward');
-    checks.push({
-      target: '16-connection aggregate: kube-rpf >= 1.0x kubectl port-forward (issue 9)',
-      met: rpf === undefined || pf === undefined ? null : rpf >= pf,
-      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} MB/s (${(rpf / pf).toFixed(2)}x)`,
-    });
-  }
+  checks.push(latencyNoWorse('1 KiB p50 latency: kube-rpf no worse than kubectl port-forward (issue 9)', fig(results, 'latency', 'p50')));
+  const aggregate = fig(results, 'aggregate', 'pod-to-machine');
+  checks.push(throughputAtLeast('16-connection aggregate: kube-rpf >= 1.0x kubectl port-forward (issue 9)', med(aggregate, 'kube-rpf'), med(aggregate, 'kubectl-port-forward')));
   return checks;
 }
 
@@ -92,27 +81,10 @@ export function checkTargets(results: Results): TargetCheck[] {
     const pf = med(metric, 'kubectl-port-forward');
     const ssh = med(metric, 'ssh-r');
     const label = flow.replace(/-/g, ' ');
-    checks.push({
-      target: `bulk ${label}: kube-rpf >= 2x kubectl port-forward`,
-      met: rpf === undefined || pf === undefined ? null : rpf >= 2 * pf,
-      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} MB/s (${(rpf / pf).toFixed(2)}x)`,
-    });
-    checks.push({
-      target: `bulk ${label}: kube-rpf >= ssh -R`,
-      met: rpf === undefined || ssh === undefined ? null : rpf >= ssh,
-      figure: rpf === undefined || ssh === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(ssh)} MB/s (${(rpf / ssh).toFixed(2)}x)`,
-    });
+    checks.push(throughputAtLeast(`bulk ${label}: kube-rpf >= 2x kubectl port-forward`, rpf, pf, 2));
+    checks.push(throughputAtLeast(`bulk ${label}: kube-rpf >= ssh -R`, rpf, ssh));
   }
-  {
-    const metric = fig(results, 'latency', 'p99');
-    const rpf = med(metric, 'kube-rpf');
-    const pf = med(metric, 'kubectl-port-forward');
-    checks.push({
-      target: '1 KiB p99 latency: kube-rpf no worse than kubectl port-forward',
-      met: rpf === undefined || pf === undefined ? null : rpf <= pf,
-      figure: rpf === undefined || pf === undefined ? 'missing' : `${formatNumber(rpf)} vs ${formatNumber(pf)} µs`,
-    });
-  }
+  checks.push(latencyNoWorse('1 KiB p99 latency: kube-rpf no worse than kubectl port-forward', fig(results, 'latency', 'p99')));
   {
     const rpf = med(fig(results, 'session-start', 'p99'), 'kube-rpf');
     checks.push({

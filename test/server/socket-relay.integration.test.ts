@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { RELAY_BUFFER_SIZE, SHARED_POOL_MAX, pooledBuffers, canRelayWithoutCopy, relayWithoutCopy } from '../../server/socket-relay.ts';
 import type { RelayStats } from '../../server/socket-relay.ts';
 import { makeTestPki } from './helpers/pki.ts';
@@ -60,13 +61,19 @@ async function tcpPair(): Promise<{ writer: net.Socket; reader: net.Socket; clos
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-test('an accepted TLS socket relays 32 MiB intact into another socket, behind a reader that keeps stopping, with no buffer per read', async (t) => {
+/** A TLS pair to relay from and a TCP pair to relay into, closed when the test ends. */
+async function relayEnds(t: ExecutionContext): Promise<{ tlsSide: Awaited<ReturnType<typeof tlsPair>>; tcpSide: Awaited<ReturnType<typeof tcpPair>> }> {
   const tlsSide = await tlsPair();
   const tcpSide = await tcpPair();
   t.teardown(() => {
     tlsSide.close();
     tcpSide.close();
   });
+  return { tlsSide, tcpSide };
+}
+
+test('an accepted TLS socket relays 32 MiB intact into another socket, behind a reader that keeps stopping, with no buffer per read', async (t) => {
+  const { tlsSide, tcpSide } = await relayEnds(t);
   t.true(canRelayWithoutCopy(tlsSide.accepted));
   const counted: number[] = [];
   const stats: RelayStats = relayWithoutCopy(tlsSide.accepted, tcpSide.writer, (n) => counted.push(n));
@@ -133,12 +140,7 @@ test('a TLS client socket (as rpf-server dials the agent) relays both ways at on
 });
 
 test('a destination that never reads stops the relay: the source stops reading after its bound and the sender is held back', async (t) => {
-  const tlsSide = await tlsPair();
-  const tcpSide = await tcpPair();
-  t.teardown(() => {
-    tlsSide.close();
-    tcpSide.close();
-  });
+  const { tlsSide, tcpSide } = await relayEnds(t);
   tcpSide.reader.pause();
   const stats = relayWithoutCopy(tlsSide.accepted, tcpSide.writer, () => {});
   // Offer 64 MiB; loopback and TLS buffers take a few MiB, the relay its 256 KiB, then the sender waits.
@@ -191,12 +193,7 @@ test('sockets Node already reads into user buffers, or with bytes already read, 
 });
 
 test('done buffers go back to one pool for the process, which stays within its bound', async (t) => {
-  const tlsSide = await tlsPair();
-  const tcpSide = await tcpPair();
-  t.teardown(() => {
-    tlsSide.close();
-    tcpSide.close();
-  });
+  const { tlsSide, tcpSide } = await relayEnds(t);
   relayWithoutCopy(tlsSide.accepted, tcpSide.writer, () => {});
   let received = 0;
   const size = 4 * 1024 * 1024;

@@ -78,13 +78,17 @@ test('bytes beyond the window are kept as a copy of at most one read, and the re
   t.true((await received).equals(payload));
 });
 
-test('at the transport high-water mark the reader stops, and resumes once the transport confirmed enough', async (t) => {
+/**
+ * An agent session with one open channel (a 16 MiB window) whose transport
+ * confirms nothing until the test runs `done`; `sent` has every frame handed over.
+ */
+function heldTransport(sendHighWaterMark: number) {
   const sent: Frame[] = [];
   const done: Array<() => void> = [];
   const agent = new Session({
     role: 'agent',
     keepaliveIntervalMs: 0,
-    sendHighWaterMark: 128 * 1024,
+    sendHighWaterMark,
     send: (message, callback) => {
       sent.push(...decodeMessage(Buffer.from(message)));
       done.push(() => callback());
@@ -93,6 +97,11 @@ test('at the transport high-water mark the reader stops, and resumes once the tr
   const channel = agent.open(REQUEST);
   channel.on('error', () => {}); // the session's end at the test's end
   agent.receive(encodeFrame({ type: 'OPEN_OK', channel: channel.id, window: 16 * 1024 * 1024 }));
+  return { agent, channel, sent, done };
+}
+
+test('at the transport high-water mark the reader stops, and resumes once the transport confirmed enough', async (t) => {
+  const { agent, channel, sent, done } = heldTransport(128 * 1024);
   const writer = borrowedWriter((bytes, ready) => channel.writeBorrowed(bytes, ready));
   const read = pattern(READ_BUFFER_SIZE, 6);
   t.true(writer.write(read));
@@ -120,20 +129,7 @@ test('a destroyed channel takes no borrowed bytes and never calls ready', async 
 });
 
 test('a read larger than a DATA frame goes over the transport high-water mark by one frame at most; the rest waits as a copy', async (t) => {
-  const sent: Frame[] = [];
-  const done: Array<() => void> = [];
-  const agent = new Session({
-    role: 'agent',
-    keepaliveIntervalMs: 0,
-    sendHighWaterMark: 64 * 1024,
-    send: (message, callback) => {
-      sent.push(...decodeMessage(Buffer.from(message)));
-      done.push(() => callback());
-    },
-  });
-  const channel = agent.open(REQUEST);
-  channel.on('error', () => {}); // the session's end at the test's end
-  agent.receive(encodeFrame({ type: 'OPEN_OK', channel: channel.id, window: 16 * 1024 * 1024 }));
+  const { agent, channel, sent, done } = heldTransport(64 * 1024);
   const read = pattern(1024 * 1024, 7);
   let readies = 0;
   t.false(channel.writeBorrowed(read, () => readies++));

@@ -125,8 +125,3 @@ export async function listAgents(kube: KubeClient, agents: AgentLocation): Promi
   }
   return { ready, unready: [...unready.values()] };
 }
-
-/** Every Ready agent. */
-export async function listReadyAgents(kube: KubeClient, agents: AgentLocation): Promise<AgentTarget[]> {
-  return (await listAgents(kube, agents)).ready;
-}

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { RpfServerError } from '../../server/errors.ts';
 import type { ServerErrorCode, StatusReason } from '../../server/errors.ts';
-import { findAgentOnNode, listAgents, listReadyAgents, resolveTargetPod } from '../../server/pods.ts';
+import { findAgentOnNode, listAgents, resolveTargetPod } from '../../server/pods.ts';
 import { agentPod, fakeKube, pod } from './helpers/fakes.ts';
 
 const agents = { namespace: 'kube-rpf', selector: 'app.kubernetes.io/name=rpf-agent', port: 8443 };
@@ -82,7 +82,7 @@ test('a ready agent is picked over a terminating one on the same node', async (t
 
 test('every ready agent is listed for session listing', async (t) => {
   const kube = fakeKube({ pods: [agentPod('node-a', '10.1.0.1'), agentPod('node-b', '10.1.0.2', { ready: false }), agentPod('node-c', '10.1.0.3')] });
-  t.deepEqual((await listReadyAgents(kube, agents)).map((a) => a.nodeName), ['node-a', 'node-c']);
+  t.deepEqual((await listAgents(kube, agents)).ready.map((a) => a.nodeName), ['node-a', 'node-c']);
 });
 
 test('the census names each node whose agent pod is not Ready, once, and not a node where another agent pod is Ready or a pod not yet scheduled', async (t) => {
